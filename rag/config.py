@@ -1,0 +1,100 @@
+"""The one place that reads configuration: environment variables (prefix NEWSQA_) and `.env`.
+
+Everything else takes a `Settings` (or plain parameters). Importing this module also
+switches off the network habits of the libraries we use (telemetry, hub look-ups),
+before any of them is imported.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Library defaults that would try the network; set before chromadb / gradio / hf import.
+for _name, _value in {
+    "ANONYMIZED_TELEMETRY": "False",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "DO_NOT_TRACK": "1",
+}.items():
+    os.environ.setdefault(_name, _value)
+
+# The tokenizer's own thread pool fights onnxruntime's for the 2 cores.
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class Settings(BaseSettings):
+    """All settings; each maps to env var NEWSQA_<NAME> (see .env.example)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSQA_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    # corpus and store
+    corpus_dir: Path = Path("data/articles")
+    store_dir: Path = Path(".store")
+    chroma_host: str | None = None
+    chroma_port: int = 8000
+    collection: str = "newsqa"
+    max_file_mb: float = 10.0
+
+    # chunking (in MiniLM word pieces; the model reads at most 256 including 2 special tokens)
+    chunk_tokens: int = Field(200, ge=32, le=254)
+    chunk_overlap: int = Field(40, ge=0)
+
+    # embeddings
+    embedder: Literal["minilm", "openai"] = "minilm"
+    embed_threads: int = Field(2, ge=1)
+    embed_batch: int = Field(32, ge=1)
+    openai_embed_model: str = "text-embedding-3-small"
+
+    # retrieval
+    top_k: int = Field(5, ge=1, le=50)
+
+    # answering: "extractive" (offline) or "openai" (any OpenAI-compatible server);
+    # unset means openai when an API key is configured, extractive otherwise.
+    llm: Literal["extractive", "openai"] | None = None
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("NEWSQA_OPENAI_API_KEY", "OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        None, validation_alias=AliasChoices("NEWSQA_OPENAI_BASE_URL", "OPENAI_BASE_URL")
+    )
+    openai_model: str = "gpt-4o-mini"
+    openai_timeout: float = Field(30.0, gt=0)
+    openai_max_retries: int = Field(1, ge=0)
+    openai_context_window: int = 16384
+
+    # web UI
+    ui_host: str = "127.0.0.1"
+    ui_port: int = 7860
+    ui_user: str | None = None
+    ui_password: SecretStr | None = None
+
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_tokens // 2:
+            raise ValueError("NEWSQA_CHUNK_OVERLAP must be under half of NEWSQA_CHUNK_TOKENS")
+        if self.llm is None:
+            self.llm = "openai" if self.openai_api_key else "extractive"
+        return self
+
+    @property
+    def answer_backend(self) -> str:
+        """Name shown to users: 'extractive' or the LLM model name."""
+        return "extractive" if self.llm == "extractive" else f"openai:{self.openai_model}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings from the environment, read once per process."""
+    return Settings()

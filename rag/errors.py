@@ -1,0 +1,29 @@
+"""Errors a user can fix. Each message says what to do; the CLI and UI show it as is."""
+
+
+class NewsqaError(Exception):
+    """Base class: anything raised as this is shown to the user without a traceback."""
+
+
+class ConfigError(NewsqaError):
+    """A setting is missing or wrong."""
+
+
+class ModelError(NewsqaError):
+    """The local embedding model is missing or its file does not match the expected hash."""
+
+
+class EmbedderMismatchError(NewsqaError):
+    """The index was built by another embedder than the one configured."""
+
+
+class IndexMissingError(NewsqaError):
+    """There is no index yet, or it is empty."""
+
+
+class StoreError(NewsqaError):
+    """The Chroma store cannot be reached or opened."""
+
+
+class LLMError(NewsqaError):
+    """The LLM endpoint failed: bad key, rate limit, unreachable, timeout."""

@@ -1,0 +1,49 @@
+"""The shared vocabulary: what a question's answer looks like.
+
+Invariant of every Citation, for every backend: the source file's decoded text
+sliced [start:end] equals `quote`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, Field
+
+
+class Citation(BaseModel):
+    marker: int  # the n of "[n]" in Answer.text
+    source: str  # file path relative to the corpus dir
+    article_id: str
+    title: str | None = None
+    published: str | None = None  # ISO date, or None when the article gives none
+    outlet: str | None = None
+    quote: str
+    start: int
+    end: int
+    score: float = 0.0
+
+
+class Timings(BaseModel):
+    retrieval_ms: float = 0.0
+    generation_ms: float = 0.0
+
+
+class Answer(BaseModel):
+    text: str
+    citations: list[Citation] = Field(default_factory=list)
+    refused: bool = False
+    backend: str = "extractive"
+    timings: Timings = Field(default_factory=Timings)
+    # Sentences of `text` whose numbers or names appear in none of their cited passages.
+    unsupported: list[str] = Field(default_factory=list)
+    # The standalone query actually searched (differs from the question on follow-ups).
+    query: str | None = None
+
+
+class Filters(BaseModel):
+    """Restrict retrieval to some source files and/or a publication date range (inclusive)."""
+
+    sources: list[str] | None = None
+    since: date | None = None
+    until: date | None = None
