@@ -37,6 +37,7 @@ class Chunk:
     outlet: str | None = None
     byline: str | None = None
     dateline: str | None = None
+    date_text: str | None = None  # the date as written (also when its year is unknown)
 
     def metadata(self) -> dict:
         """Chroma metadata: scalars only, None values left out (Chroma rejects them)."""

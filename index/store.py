@@ -1,0 +1,239 @@
+"""The Chroma store: chunk vectors in a cosine-space collection, plus a per-file manifest.
+
+The chunk collection records which embedder built it (name, dimension); the manifest
+collection ("<collection>-files") maps each source file to the fingerprint of the content
+that was fully stored, so ingest can tell unchanged, changed and removed files apart.
+Embedded (`PersistentClient` at NEWSQA_STORE_DIR) or a server (`HttpClient`, NEWSQA_CHROMA_HOST).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from index.types import Chunk
+from rag.errors import EmbedderMismatchError, IndexMissingError, StoreError
+
+if TYPE_CHECKING:
+    from index.embedder import Embedder
+    from rag.config import Settings
+
+log = logging.getLogger(__name__)
+
+BATCH = 100  # records per Chroma write (Chroma suggests 50-250)
+PAGE = 1000  # records per Chroma read
+SCHEMA = 1  # bump when chunk ids or metadata change meaning
+
+
+def connect(settings: Settings):
+    """A Chroma client: HTTP when NEWSQA_CHROMA_HOST is set, else embedded at the store dir."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_host:
+        try:
+            client = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port,
+                                         settings=chroma_settings)
+            client.heartbeat()
+            return client
+        except Exception as error:  # chromadb raises bare Exception/ValueError/httpx errors
+            raise StoreError(
+                f"cannot reach the Chroma server at {settings.chroma_host}:{settings.chroma_port}"
+                f" ({error}); start one with `chroma run --path .store --host "
+                f"{settings.chroma_host} --port {settings.chroma_port}` or unset "
+                "NEWSQA_CHROMA_HOST to use the local store") from error
+    path = Path(settings.store_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+def location(settings: Settings) -> str:
+    if settings.chroma_host:
+        return f"http://{settings.chroma_host}:{settings.chroma_port}"
+    return str(Path(settings.store_dir).resolve())
+
+
+def open_store(settings: Settings, embedder: Embedder, *, create: bool = False) -> Store:
+    """The index built by `embedder`. Raises IndexMissingError (no index and create=False)
+    or EmbedderMismatchError (the index was built by another embedder)."""
+    client = connect(settings)
+    chunks = _get_collection(client, settings.collection)
+    if chunks is None:
+        if not create:
+            raise IndexMissingError(f"no index at {location(settings)}: run `newsqa ingest`")
+        chunks = client.create_collection(
+            settings.collection, configuration={"hnsw": {"space": "cosine"}},
+            metadata=_signature(embedder), embedding_function=None)
+    _check_signature(chunks.metadata or {}, embedder)
+    files = client.get_or_create_collection(f"{settings.collection}-files",
+                                            embedding_function=None)
+    return Store(client, chunks, files)
+
+
+def drop_index(settings: Settings) -> None:
+    """Deletes the chunk and manifest collections (for `newsqa ingest --rebuild`)."""
+    client = connect(settings)
+    for name in (settings.collection, f"{settings.collection}-files"):
+        if _get_collection(client, name) is not None:
+            client.delete_collection(name)
+
+
+def _get_collection(client, name: str):
+    from chromadb.errors import NotFoundError
+
+    try:
+        return client.get_collection(name, embedding_function=None)
+    except NotFoundError:
+        return None
+
+
+def _signature(embedder: Embedder) -> dict:
+    return {"embedder": embedder.name, "dimension": int(embedder.dimension), "schema": SCHEMA}
+
+
+def _check_signature(meta: dict, embedder: Embedder) -> None:
+    built_by = (meta.get("embedder"), meta.get("dimension"), meta.get("schema"))
+    wanted = tuple(_signature(embedder).values())
+    if built_by != wanted:
+        raise EmbedderMismatchError(
+            f"the index was built by embedder {built_by[0]!r} (dimension {built_by[1]}, schema "
+            f"{built_by[2]}) but {wanted[0]!r} (dimension {wanted[1]}, schema {wanted[2]}) is "
+            "configured: run `newsqa ingest --rebuild` (or configure the embedder it was built with)")
+
+
+class Store:
+    """Chunks with their vectors and metadata; ids are the chunk ids."""
+
+    def __init__(self, client, chunks, files) -> None:
+        self.client = client
+        self.collection = chunks
+        self.files = files
+
+    def count(self) -> int:
+        return self.collection.count()
+
+    def upsert(self, chunks: list[Chunk], vectors: np.ndarray) -> None:
+        for first in range(0, len(chunks), BATCH):
+            batch = chunks[first:first + BATCH]
+            self.collection.upsert(
+                ids=[c.id for c in batch], documents=[c.text for c in batch],
+                metadatas=[c.metadata() for c in batch],
+                embeddings=np.asarray(vectors[first:first + BATCH], dtype=np.float32))
+
+    def update_metadata(self, chunks: list[Chunk]) -> None:
+        """New offsets/metadata for chunks whose text (and so vector) is unchanged."""
+        for first in range(0, len(chunks), BATCH):
+            batch = chunks[first:first + BATCH]
+            self.collection.update(ids=[c.id for c in batch],
+                                   metadatas=[c.metadata() for c in batch])
+
+    def delete(self, ids: Sequence[str]) -> None:
+        ids = list(ids)
+        for first in range(0, len(ids), BATCH):
+            self.collection.delete(ids=ids[first:first + BATCH])
+
+    def get(self, ids: Sequence[str]) -> list[Chunk]:
+        if not ids:
+            return []
+        found = self.collection.get(ids=list(ids), include=["documents", "metadatas"])
+        return _chunks(found)
+
+    def ids_by_source(self) -> dict[str, set[str]]:
+        by_source: dict[str, set[str]] = defaultdict(set)
+        for page in self._pages(["metadatas"]):
+            for chunk_id, meta in zip(page["ids"], page["metadatas"]):
+                by_source[meta["source"]].add(chunk_id)
+        return dict(by_source)
+
+    def all_chunks(self) -> list[Chunk]:
+        return [chunk for page in self._pages(["documents", "metadatas"])
+                for chunk in _chunks(page)]
+
+    def _pages(self, include: list[str]) -> Iterator[dict]:
+        offset = 0
+        while True:
+            page = self.collection.get(include=include, limit=PAGE, offset=offset)
+            if not page["ids"]:
+                return
+            yield page
+            offset += len(page["ids"])
+
+    def query(self, vector: np.ndarray, k: int,
+              where: dict | None = None) -> list[tuple[Chunk, float]]:
+        """The k chunks nearest to `vector`, as (chunk, cosine similarity), best first."""
+        total = self.count()
+        if total == 0:
+            return []
+        found = self.collection.query(
+            query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
+            n_results=min(k, total), where=where or None,
+            include=["documents", "metadatas", "distances"])
+        page = {key: found[key][0] for key in ("ids", "documents", "metadatas")}
+        return list(zip(_chunks(page), (1.0 - d for d in found["distances"][0])))
+
+    # -- the per-file manifest: written only after all of a file's chunks are stored --
+
+    def manifest(self) -> dict[str, str]:
+        """source -> fingerprint of the file content whose chunks are all stored."""
+        found = self.files.get(include=["metadatas"])
+        return {source: meta["fingerprint"]
+                for source, meta in zip(found["ids"], found["metadatas"])}
+
+    def record_files(self, fingerprints: dict[str, str]) -> None:
+        items = list(fingerprints.items())
+        for first in range(0, len(items), BATCH):
+            batch = items[first:first + BATCH]
+            self.files.upsert(ids=[s for s, _ in batch], embeddings=[[1.0]] * len(batch),
+                              metadatas=[{"fingerprint": f} for _, f in batch])
+
+    def forget_files(self, sources: Sequence[str]) -> None:
+        sources = list(sources)
+        for first in range(0, len(sources), BATCH):
+            self.files.delete(ids=sources[first:first + BATCH])
+
+    def as_vector_store(self):
+        """This collection as a LlamaIndex ChromaVectorStore, for LlamaIndex retrievers.
+        Its nodes carry our metadata; note it reports exp(-distance), not cosine."""
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        return ChromaVectorStore(chroma_collection=self.collection)
+
+
+def _chunks(page: dict) -> list[Chunk]:
+    return [Chunk.from_record(i, doc, meta)
+            for i, doc, meta in zip(page["ids"], page["documents"], page["metadatas"])]
+
+
+def to_text_node(chunk: Chunk):
+    """A LlamaIndex TextNode that keeps the chunk id and its file offsets."""
+    from llama_index.core.schema import TextNode
+
+    return TextNode(id_=chunk.id, text=chunk.text, metadata=chunk.metadata(),
+                    start_char_idx=chunk.start, end_char_idx=chunk.end)
+
+
+def describe(settings: Settings) -> dict:
+    """What `newsqa stats` shows: counts, embedder, newest date, store location."""
+    client = connect(settings)
+    collection = _get_collection(client, settings.collection)
+    if collection is None:
+        raise IndexMissingError(f"no index at {location(settings)}: run `newsqa ingest`")
+    metas = [m for page in Store(client, collection, None)._pages(["metadatas"])
+             for m in page["metadatas"]]
+    dates = [m["published"] for m in metas if m.get("published")]
+    meta = collection.metadata or {}
+    return {
+        "articles": len({m["article_id"] for m in metas}),
+        "chunks": len(metas),
+        "files": len({m["source"] for m in metas}),
+        "newest": max(dates) if dates else None,
+        "embedder": f"{meta.get('embedder')} ({meta.get('dimension')}-d)",
+        "store": location(settings),
+        "collection": settings.collection,
+    }

@@ -1,0 +1,256 @@
+"""Ingest: idempotent, incremental (changed / removed files), rebuild, bad input, and a run
+killed mid-way that the next run completes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from evals.bench_ingest import generate_corpus
+from index.chunker import chunk_article
+from index.embedder import HashEmbedder, load_tokenizer
+from index.ingest import collect_files, ensure_index, ingest
+from index.reader import read_file, source_name
+from index.store import open_store
+from tests.conftest import ROOT, make_settings
+
+EMBEDDER = HashEmbedder()
+
+
+def run(settings, **kwargs):
+    return ingest(settings, progress=False, embedder=EMBEDDER, **kwargs)
+
+
+def stored(settings):
+    return open_store(settings, EMBEDDER).all_chunks()
+
+
+def expected_ids(settings) -> set[str]:
+    """The chunk ids a fresh reading of the corpus gives (no store involved)."""
+    tokenizer, ids = load_tokenizer(), set()
+    for path in collect_files([settings.corpus_dir]):
+        result = read_file(path, settings.corpus_dir)
+        for article in result.articles:
+            ids |= {c.id for c in chunk_article(article, result.text, tokenizer,
+                                                settings.chunk_tokens, settings.chunk_overlap)}
+    return ids
+
+
+def assert_offsets_exact(settings, chunks):
+    for chunk in chunks:
+        text = read_file(Path(settings.corpus_dir) / chunk.source, settings.corpus_dir).text
+        assert text[chunk.start:chunk.end] == chunk.text, chunk.id
+
+
+@pytest.fixture
+def corpus_settings(tmp_path, corpus):
+    return make_settings(tmp_path, corpus_dir=corpus)
+
+
+def test_second_run_adds_nothing(corpus_settings):
+    first = run(corpus_settings)
+    second = run(corpus_settings)
+    assert first.files == 5 and first.articles == 6 and first.chunks_added > 20
+    assert (second.chunks_added, second.chunks_removed, second.chunks_updated) == (0, 0, 0)
+    assert second.files_unchanged == 5 and second.chunks_unchanged == first.chunks_added
+    assert {c.id for c in stored(corpus_settings)} == expected_ids(corpus_settings)
+
+
+def test_changed_file_replaces_exactly_its_chunks(corpus_settings, corpus):
+    run(corpus_settings)
+    before = {c.id: c for c in stored(corpus_settings)}
+    target = corpus / "003_e7575791f94f3015.txt"
+    target.write_text(target.read_text() + "\nA new closing paragraph was added later.\n")
+    report = run(corpus_settings)
+    after = {c.id: c for c in stored(corpus_settings)}
+    assert report.files_changed == 1 and report.files_unchanged == 4
+    changed = {i for i in before.keys() ^ after.keys()}
+    assert changed and all(i.startswith("003_") for i in changed)
+    assert report.chunks_added == len(after.keys() - before.keys())
+    assert report.chunks_removed == len(before.keys() - after.keys())
+    assert set(after) == expected_ids(corpus_settings)
+
+
+def test_shifted_text_keeps_ids_and_fixes_offsets(corpus_settings, corpus):
+    run(corpus_settings)
+    target = corpus / "000_d68abaf6e094f2ff.txt"
+    target.write_text("Short note added on top.\n\n" + target.read_text())
+    report = run(corpus_settings)
+    assert report.chunks_updated >= 2  # same text, new offsets: no re-embedding
+    assert_offsets_exact(corpus_settings, stored(corpus_settings))
+
+
+def test_removed_file_loses_its_chunks(corpus_settings, corpus):
+    run(corpus_settings)
+    (corpus / "004_94450483d03d6010.txt").unlink()
+    report = run(corpus_settings)
+    assert report.files_removed == 1 and report.chunks_removed > 5
+    assert not any(c.source.startswith("004_") for c in stored(corpus_settings))
+    assert "004_94450483d03d6010.txt" not in open_store(corpus_settings, EMBEDDER).manifest()
+
+
+def test_rebuild_starts_over(corpus_settings):
+    first = run(corpus_settings)
+    again = run(corpus_settings, rebuild=True)
+    assert again.chunks_added == first.chunks_added == len(stored(corpus_settings))
+
+
+def test_rebuild_switches_embedder(corpus_settings):
+    run(corpus_settings)
+    other = HashEmbedder(dimension=16)
+    report = ingest(corpus_settings, rebuild=True, progress=False, embedder=other)
+    assert open_store(corpus_settings, other).count() == report.chunks_added
+
+
+def test_paths_ingest_only_those_files(corpus_settings, corpus):
+    report = run(corpus_settings, paths=[corpus / "002_7a285edda9df7335.txt"])
+    assert report.files == 1 and {c.source for c in stored(corpus_settings)} == {
+        "002_7a285edda9df7335.txt"}
+
+
+def test_bad_inputs_are_reported_and_skipped(corpus_settings, corpus):
+    (corpus / "empty.txt").write_text("")
+    (corpus / "image.txt").write_bytes(bytes(range(256)) * 8)
+    (corpus / "latin.txt").write_bytes("Fee news\n\nA £15.8m fee was paid on Monday.".encode(
+        "cp1252"))
+    (corpus / "feed.jsonl").write_text(
+        json.dumps({"title": "Ok", "text": "Good record text."}) + "\n{not json\n")
+    (corpus / "huge.txt").write_text("word " * 300_000)  # 1.5 MB
+    settings = make_settings(corpus_settings.store_dir.parent, corpus_dir=corpus, max_file_mb=1)
+    report = run(settings)
+    reasons = {str(p) for p in report.skipped}
+    assert "empty.txt: empty file" in reasons
+    assert "image.txt: binary file, not text" in reasons
+    assert any(r.startswith("feed.jsonl:2: malformed JSON line") for r in reasons)
+    assert any(r.startswith("huge.txt: file is 1.4 MB, over the 1 MB limit") for r in reasons)
+    assert any(str(p).startswith("latin.txt: not valid UTF-8") and "cp1252" in str(p)
+               for p in report.notes)
+    sources = {c.source for c in stored(settings)}
+    assert {"latin.txt", "feed.jsonl"} <= sources and not {"empty.txt", "image.txt"} & sources
+    assert "skipped empty.txt: empty file" in report.summary()
+
+
+def test_file_that_turns_bad_loses_its_chunks(corpus_settings, corpus):
+    run(corpus_settings)
+    (corpus / "001_d3167d0071582912.txt").write_bytes(b"")
+    report = run(corpus_settings)
+    assert report.chunks_removed > 0
+    assert not any(c.source.startswith("001_") for c in stored(corpus_settings))
+
+
+def test_ensure_index_builds_once(tmp_path, caplog):
+    settings = make_settings(tmp_path, embedder="hash")
+    with caplog.at_level("INFO", logger="index.ingest"):
+        ensure_index(settings)
+    assert "building the index" in caplog.text
+    count = open_store(settings, HashEmbedder()).count()
+    caplog.clear()
+    ensure_index(settings)
+    assert "building the index" not in caplog.text and count > 0
+
+
+def test_bundled_index_with_the_real_model(bundled_index):
+    """The shared session index (MiniLM): exact offsets and dates on every stored chunk."""
+    from index.embedder import make_embedder
+
+    chunks = open_store(bundled_index, make_embedder(bundled_index)).all_chunks()
+    assert_offsets_exact(bundled_index, chunks)
+    assert len({c.article_id for c in chunks}) == 6
+    assert {c.published for c in chunks if c.source.startswith("004_")} == {
+        "2021-06-29", "2026-01-10"}
+    tokenizer = load_tokenizer()
+    assert max(len(tokenizer.encode(c.text, add_special_tokens=False).ids)
+               for c in chunks) <= bundled_index.chunk_tokens
+
+
+def test_cli_stats_and_ingest(tmp_path, monkeypatch):
+    from rag.cli import main
+    from rag.config import get_settings
+
+    monkeypatch.setenv("NEWSQA_CORPUS_DIR", str(ROOT / "data" / "articles"))
+    monkeypatch.setenv("NEWSQA_STORE_DIR", str(tmp_path / "cli-store"))
+    monkeypatch.setenv("NEWSQA_EMBEDDER", "hash")
+    get_settings.cache_clear()
+    runner = CliRunner()
+    assert "no index" in runner.invoke(main, ["stats"]).output
+    result = runner.invoke(main, ["ingest"])
+    assert result.exit_code == 0 and "files: 5 (5 new or changed" in result.output
+    stats = runner.invoke(main, ["stats"]).output
+    assert re.search(r"articles: 6\b", stats) and "hash-64" in stats
+
+
+# -- an ingest killed mid-way (SIGKILL) is completed by the next run --
+
+COUNT_SCRIPT = """
+import json
+from collections import Counter
+from index.embedder import make_embedder
+from index.store import open_store
+from rag.config import get_settings
+settings = get_settings()
+store = open_store(settings, make_embedder(settings))
+chunks = store.all_chunks()
+spans = Counter((c.source, c.start, c.end) for c in chunks)
+print(json.dumps({"ids": [c.id for c in chunks], "count": store.count(),
+                  "dup_spans": sum(n - 1 for n in spans.values()),
+                  "manifest": sorted(store.manifest())}))
+"""
+
+
+def _env(corpus: Path, store: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSQA_", "OPENAI_"))}
+    return env | {"NEWSQA_CORPUS_DIR": str(corpus), "NEWSQA_STORE_DIR": str(store),
+                  "NEWSQA_EMBED_BATCH": "2", "NEWSQA_CHUNK_TOKENS": "64",
+                  "NEWSQA_CHUNK_OVERLAP": "8", "PYTHONPATH": str(ROOT)}
+
+
+def _ingest_until_half(env: dict, files: int, cwd: Path) -> None:
+    """Starts `newsqa ingest` and SIGKILLs it once the progress bar passes half the files."""
+    process = subprocess.Popen([sys.executable, "-m", "rag.cli", "ingest"], env=env, cwd=cwd,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen = b""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        seen += os.read(process.stderr.fileno(), 4096)
+        done = [int(n) for n in re.findall(rb"(\d+)/%d " % files, seen)]
+        if done and max(done) >= files // 2:
+            break
+        assert process.poll() is None, seen.decode(errors="replace")[-2000:]
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def _counts(env: dict, cwd: Path) -> dict:
+    out = subprocess.run([sys.executable, "-c", COUNT_SCRIPT], env=env, cwd=cwd,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def test_killed_ingest_is_completed_without_duplicates(tmp_path):
+    corpus = generate_corpus(tmp_path / "big", files=30)
+    env = _env(corpus, tmp_path / "store")
+    settings = make_settings(tmp_path, corpus_dir=corpus, chunk_tokens=64, chunk_overlap=8)
+    wanted = expected_ids(settings)
+
+    _ingest_until_half(env, 30, tmp_path)
+    partial = _counts(env, tmp_path)
+    assert 0 < partial["count"] < len(wanted), "the kill should land mid-way"
+    assert len(partial["manifest"]) < 30
+
+    finish = subprocess.run([sys.executable, "-m", "rag.cli", "ingest"], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, check=True)
+    final = _counts(env, tmp_path)
+    assert set(final["ids"]) == wanted and final["count"] == len(wanted)
+    assert final["dup_spans"] == 0 and len(final["manifest"]) == 30
+    added = int(re.search(r"chunks: (\d+) added", finish.stdout).group(1))
+    assert added == len(wanted) - partial["count"]  # nothing embedded twice
+    assert {source_name(p, corpus) for p in corpus.iterdir()} == set(final["manifest"])

@@ -1,0 +1,181 @@
+"""The reader on the real bundled files and on bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from index.layout import is_furniture, parse_date
+from index.reader import read_file
+
+BUNDLED = Path(__file__).resolve().parent.parent / "data" / "articles"
+FURNITURE_LINES = ["Search", "Short Url", "Follow", "Helpful keywords", "Audio By Carbonatix",
+                   "News > Politics & Government News"]
+
+
+def read(name: str):
+    return read_file(BUNDLED / name, BUNDLED)
+
+
+def body_text(result) -> str:
+    return "\n".join(result.text[a:b] for article in result.articles for a, b in article.spans)
+
+
+def test_file_004_holds_two_dated_articles():
+    result = read("004_94450483d03d6010.txt")
+    assert [a.published for a in result.articles] == ["2021-06-29", "2026-01-10"]
+    assert [a.title for a in result.articles] == [
+        "US troops in Syria attacked after airstrikes on militias",
+        "Syrian army pushes into Aleppo district after Kurdish groups reject withdrawal",
+    ]
+    assert [a.dateline for a in result.articles] == ["WASHINGTON", "ALEPPO, Syria"]
+    first, second = result.articles
+    assert first.spans[-1][1] < second.spans[0][0]  # consecutive, not overlapping
+    assert "Aleppo" not in result.text[first.spans[0][0]:first.spans[-1][1]]
+    assert result.articles[0].published_ts == 1624924800  # 2021-06-29T00:00Z
+
+
+def test_yearless_date_is_kept_as_written_and_not_completed():
+    result = read("003_e7575791f94f3015.txt")
+    (article,) = result.articles
+    assert article.date_text == "11:21 AM on Tuesday, November 11"
+    assert article.published is None and article.published_ts is None
+    assert any("no year" in p.reason and not p.skipped for p in result.problems)
+    assert (article.byline, article.dateline, article.outlet) == ("ABBY SEWELL", "BEIRUT", "AP")
+
+
+@pytest.mark.parametrize(("name", "title"), [
+    ("000_d68abaf6e094f2ff.txt", None),  # starts straight with the body: no headline
+    ("001_d3167d0071582912.txt", ("Syrian President Al-Sharaa Reaches Out to Trump with Rare "
+                                  "Condolences After Deadly IS Attack on U.S. Troops in Palmyra")),
+    ("002_7a285edda9df7335.txt", "CENTCOM Announces Joint Operation with Damascus Against ISIS"),
+    ("003_e7575791f94f3015.txt", ("Syrian official says his country has joined the anti-IS "
+                                  "coalition but not the military mission")),
+])
+def test_titles_found_where_present(name, title):
+    assert [a.title for a in read(name).articles] == [title]
+
+
+@pytest.mark.parametrize("path", sorted(BUNDLED.iterdir()), ids=lambda p: p.name)
+def test_furniture_is_not_article_text(path):
+    result = read_file(path, BUNDLED)
+    lines = {line.strip() for line in body_text(result).splitlines()}
+    assert not lines & set(FURNITURE_LINES)
+    assert "Updated 29 June 2021" not in lines and "By ABBY SEWELL" not in lines
+
+
+def test_duplicated_caption_kept_once():
+    result = read("002_7a285edda9df7335.txt")
+    caption = "Admiral Brad Cooper, CENTCOM’s commander, hailed the operation"
+    assert result.text.count(caption) == 3
+    assert body_text(result).count(caption) == 1
+    assert "The Syrian Observer has not verified" not in body_text(result)
+    assert result.articles[0].outlet == "The Syrian Observer"
+
+
+def test_bullet_summaries_are_kept():
+    result = read("004_94450483d03d6010.txt")
+    assert "• Standoff pits government against Kurdish forces" in body_text(result)
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("Updated 29 June 2021", ("2021-06-29", "Updated 29 June 2021")),
+    ("Published: March 3, 2024 10:15 GMT", ("2024-03-03", "Published: March 3, 2024 10:15 GMT")),
+    ("2025-12-01", ("2025-12-01", "2025-12-01")),
+    ("11:21 AM on Tuesday, November 11", (None, "11:21 AM on Tuesday, November 11")),
+    ("Syria joined the coalition on November 12.", (None, None)),
+    ("May the best team win", (None, None)),
+])
+def test_parse_date(line, expected):
+    assert parse_date(line) == expected
+
+
+def test_breadcrumbs_are_furniture_but_headlines_are_not():
+    assert is_furniture("News > Politics & Government News")
+    assert is_furniture("Short Url")
+    assert not is_furniture("Turkish warning")
+
+
+# -- bad input: reported with its reason, never raised --
+
+def write(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def test_empty_file_is_skipped(tmp_path):
+    result = read_file(write(tmp_path, "empty.txt", b"  \n\n"), tmp_path)
+    assert not result.articles
+    assert [(p.source, p.reason, p.skipped) for p in result.problems] == [
+        ("empty.txt", "empty file", True)]
+
+
+def test_binary_file_is_skipped(tmp_path):
+    result = read_file(write(tmp_path, "photo.txt", bytes(range(256)) * 4), tmp_path)
+    assert not result.articles and "binary" in result.problems[0].reason
+
+
+def test_non_utf8_is_read_with_fallback_and_reported(tmp_path):
+    text = "Arsenal pay £15.8m fee\n\nThe club paid a £15.8m transfer fee on Monday, it said."
+    result = read_file(write(tmp_path, "cp.txt", text.encode("cp1252")), tmp_path)
+    assert result.text == text and result.articles
+    (problem,) = result.problems
+    assert not problem.skipped and "not valid UTF-8" in problem.reason and "cp1252" in problem.reason
+
+
+def test_file_over_size_limit_is_skipped(tmp_path):
+    path = write(tmp_path, "big.txt", b"word " * 1000)
+    result = read_file(path, tmp_path, max_bytes=1000)
+    assert not result.articles and "over the" in result.problems[0].reason
+
+
+def test_malformed_json_line_reports_line_and_keeps_others(tmp_path):
+    lines = [
+        json.dumps({"title": "First", "date": "2024-02-01", "source": "Wire",
+                    "url": "https://example.org/1", "text": "Body one says a thing."}),
+        '{"title": "Broken", "text": ',
+        json.dumps({"title": "Third", "date": "5 March 2024", "text": "Body three."}),
+    ]
+    result = read_file(write(tmp_path, "feed.jsonl", "\n".join(lines).encode()), tmp_path)
+    assert [a.title for a in result.articles] == ["First", "Third"]
+    assert [a.published for a in result.articles] == ["2024-02-01", "2024-03-05"]
+    assert result.articles[0].outlet == "Wire"
+    assert result.articles[0].url == "https://example.org/1"
+    (problem,) = result.problems
+    assert problem.line == 2 and "malformed JSON" in problem.reason and str(problem).startswith(
+        "feed.jsonl:2:")
+    for article in result.articles:
+        for start, end in article.spans:
+            assert result.text[start:end].strip() == result.text[start:end]
+
+
+def test_json_list_of_records(tmp_path):
+    records = [{"headline": "A", "body": "Alpha text.", "published_at": "2023-01-02T10:00:00Z"}]
+    result = read_file(write(tmp_path, "a.json", json.dumps(records).encode()), tmp_path)
+    (article,) = result.articles
+    assert (article.title, article.published) == ("A", "2023-01-02")
+    assert "Alpha text." in body_text(result)
+
+
+def test_malformed_json_file(tmp_path):
+    result = read_file(write(tmp_path, "bad.json", b'{"title": "x",\n "text": }'), tmp_path)
+    assert not result.articles and result.problems[0].line == 2
+
+
+def test_html_main_text_and_date(tmp_path):
+    html = """<html><head><title>Port reopens | Example News</title>
+    <meta property="article:published_time" content="2024-05-06"></head><body>
+    <nav>Home Search Follow</nav><article><h1>Port reopens after storm</h1>
+    <p>The port of Example reopened on Monday after a storm closed it for three days,
+    officials said, and the first ships were unloaded by the evening.</p>
+    <p>Traders said prices of fresh goods had risen sharply during the closure and were
+    expected to fall again within a week as supplies recovered.</p></article>
+    <footer>Copyright</footer></body></html>"""
+    result = read_file(write(tmp_path, "page.html", html.encode()), tmp_path)
+    (article,) = result.articles
+    assert article.published == "2024-05-06"
+    assert "reopened on Monday" in body_text(result)
+    assert "Copyright" not in body_text(result)
