@@ -1,0 +1,158 @@
+"""ask(): question in, Answer with verified citations out. One Engine per process.
+
+The Engine opens the store once (building the index first when there is none), keeps the
+BM25 side and the sentence-vector cache warm, and answers with the configured backend:
+extractive (offline default) or any OpenAI-compatible LLM.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+
+from index.embedder import make_embedder
+from index.store import open_store
+from rag.config import Settings, get_settings
+from rag.errors import IndexMissingError
+from rag.extractive import ExtractiveAnswerer, asked_part
+from rag.retrieve import HybridRetriever, Retrieval
+from rag.rewrite import llm_rewrite, needs_context, rule_rewrite
+from rag.types import Answer, Filters, Timings
+
+log = logging.getLogger(__name__)
+
+History = list[tuple[str, str]] | None
+
+
+class Engine:
+    """Everything a question needs, opened once: embedder, store, retriever, answerer."""
+
+    def __init__(self, settings: Settings, *, embedder=None, llm=None) -> None:
+        self.settings = settings
+        self.embedder = embedder or make_embedder(settings)
+        self.store = self._open_or_build()
+        self.retriever = HybridRetriever(self.store, self.embedder)
+        self.extractive = ExtractiveAnswerer(self.embedder, self._idf)
+        self.generator = None
+        if settings.llm == "openai":
+            from rag.generate import Generator
+
+            self.generator = Generator(settings, llm=llm)
+
+    def _open_or_build(self):
+        try:
+            return open_store(self.settings, self.embedder)
+        except IndexMissingError:
+            from index.ingest import ensure_index
+
+            log.info("no index at %s yet: building the index from %s first",
+                     self.settings.store_dir, self.settings.corpus_dir)
+            ensure_index(self.settings)
+            return open_store(self.settings, self.embedder)
+
+    def _idf(self, term: str) -> float:
+        return self.retriever.lexical.idf(term)
+
+    @property
+    def backend(self) -> str:
+        return self.settings.answer_backend
+
+    def ask(self, question: str, history: History = None, *, top_k: int | None = None,
+            filters: Filters | None = None) -> Answer:
+        """The Answer to `question` (with `history`: earlier (user, assistant) turns)."""
+        answer = None
+        for piece in self.ask_stream(question, history, top_k=top_k, filters=filters):
+            if isinstance(piece, Answer):
+                answer = piece
+        return answer
+
+    def ask_stream(self, question: str, history: History = None, *, top_k: int | None = None,
+                   filters: Filters | None = None) -> Iterator[str | Answer]:
+        """Yields text pieces as they are generated, then the final validated Answer."""
+        started = time.perf_counter()
+        query = self.standalone(asked_part(question), history or [])
+        retrieval = self.retrieve(query, top_k, filters)
+        retrieved = time.perf_counter()
+        if self.generator is None:
+            answer = self.extractive.answer(question, retrieval)
+            yield answer.text
+        else:
+            answer = yield from self._generate(question, retrieval)
+        answer.timings = Timings(retrieval_ms=_ms(started, retrieved),
+                                 generation_ms=_ms(retrieved, time.perf_counter()))
+        answer.query = query
+        yield answer
+
+    def _generate(self, question: str, retrieval: Retrieval):
+        from rag.validate import validate
+
+        if not retrieval.hits:
+            return self.extractive.answer(question, retrieval).model_copy(
+                update={"backend": self.backend})
+        pieces = []
+        for piece in self.generator.stream(question, retrieval.hits):
+            pieces.append(piece)
+            yield piece
+        return validate("".join(pieces), retrieval.hits, self.backend)
+
+    def standalone(self, question: str, history: list[tuple[str, str]]) -> str:
+        """The question rewritten to stand alone when it leans on the conversation."""
+        if not history or not needs_context(question):
+            return question
+        if self.generator is not None:
+            return llm_rewrite(question, history, self.generator.complete)
+        return rule_rewrite(question, history)
+
+    def retrieve(self, query: str, top_k: int | None = None,
+                 filters: Filters | None = None) -> Retrieval:
+        self.retriever.refresh()
+        return self.retriever.retrieve(query, top_k or self.settings.top_k, filters)
+
+    def status(self) -> dict:
+        """What the UI's status line shows: backend, articles, chunks, newest date."""
+        chunks = self.retriever.lexical.chunks
+        dates = [c.published for c in chunks if c.published]
+        return {
+            "backend": self.backend,
+            "articles": len({c.article_id for c in chunks}),
+            "chunks": len(chunks),
+            "newest": max(dates) if dates else None,
+        }
+
+
+def _ms(start: float, end: float) -> float:
+    return round((end - start) * 1000.0, 2)
+
+
+_engine: Engine | None = None
+_engine_lock = threading.Lock()
+
+
+def get_engine(settings: Settings | None = None) -> Engine:
+    """The process's Engine, created on first use; new settings replace it."""
+    global _engine
+    with _engine_lock:
+        if _engine is None or (settings is not None and settings != _engine.settings):
+            _engine = Engine(settings or get_settings())
+        return _engine
+
+
+def reset_engine() -> None:
+    """Forget the process's Engine (tests switch settings between cases)."""
+    global _engine
+    with _engine_lock:
+        _engine = None
+
+
+def ask(question: str, history: History = None, *, top_k: int | None = None,
+        filters: Filters | None = None) -> Answer:
+    """Answer `question` from the articles; every citation's quote is an exact file span."""
+    return get_engine().ask(question, history, top_k=top_k, filters=filters)
+
+
+def ask_stream(question: str, history: History = None, *, top_k: int | None = None,
+               filters: Filters | None = None) -> Iterator[str | Answer]:
+    """Like ask(), streamed: text pieces, then the final Answer."""
+    yield from get_engine().ask_stream(question, history, top_k=top_k, filters=filters)

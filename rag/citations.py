@@ -1,0 +1,28 @@
+"""Citations cut from chunks: the quote is always the chunk's own text at file offsets.
+
+Since chunk.text == file_text[chunk.start:chunk.end], slicing the chunk at
+(start - chunk.start, end - chunk.start) yields exactly file_text[start:end].
+"""
+
+from __future__ import annotations
+
+from index.types import Chunk
+from rag.types import Citation
+
+
+def cite(marker: int, chunk: Chunk, start: int, end: int, score: float = 0.0) -> Citation:
+    """A Citation of file span [start, end), which must lie inside `chunk`."""
+    if not chunk.start <= start < end <= chunk.end:
+        raise ValueError(f"span {start}:{end} is outside chunk {chunk.id}")
+    return Citation(
+        marker=marker,
+        source=chunk.source,
+        article_id=chunk.article_id,
+        title=chunk.title,
+        published=chunk.published,
+        outlet=chunk.outlet,
+        quote=chunk.text[start - chunk.start:end - chunk.start],
+        start=start,
+        end=end,
+        score=round(float(score), 4),
+    )

@@ -1,0 +1,167 @@
+"""Hybrid retrieval: dense (Chroma) and BM25 (bm25s over the same chunk texts), fused by RRF.
+
+LlamaIndex's BM25Retriever cannot see chunks that live only in Chroma, so the lexical side
+is built here from `store.all_chunks()`. Filters apply to both sides alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+
+import bm25s
+import numpy as np
+
+from index.types import Chunk
+from rag.terms import terms
+from rag.types import Filters
+
+# bm25s logs each index build at DEBUG/INFO; that is noise for a per-process rebuild.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+RRF_K = 60  # the constant from Cormack et al. (2009); damps the weight of top ranks
+POOL_FACTOR = 4  # each side proposes this many times top_k candidates to the fusion
+
+
+@dataclass
+class Hit:
+    chunk: Chunk
+    score: float  # fused RRF score
+    dense: float = 0.0  # cosine similarity of chunk and query (0 when dense missed it)
+    lexical: float = 0.0  # BM25 score (0 when BM25 missed it)
+
+
+@dataclass
+class Retrieval:
+    hits: list[Hit]
+    query_vector: np.ndarray  # reused by the extractive answerer
+    query: str = ""
+
+
+@dataclass
+class LexicalIndex:
+    """BM25 over chunk texts, plus the chunk list its rows refer to."""
+
+    chunks: list[Chunk]
+    bm25: bm25s.BM25 | None = field(default=None, repr=False)
+    document_frequency: Counter = field(default_factory=Counter, repr=False)
+
+    @classmethod
+    def build(cls, chunks: list[Chunk]) -> LexicalIndex:
+        if not chunks:
+            return cls(chunks=[])
+        tokens = [terms(c.text) for c in chunks]
+        bm25 = bm25s.BM25()
+        # An empty token list would break bm25s; a placeholder keeps row numbers aligned.
+        bm25.index([t or ["\x00"] for t in tokens], show_progress=False)
+        frequency = Counter(term for t in tokens for term in set(t))
+        return cls(chunks=chunks, bm25=bm25, document_frequency=frequency)
+
+    def idf(self, term: str) -> float:
+        """Smoothed IDF: positive, and highest for a term no chunk contains."""
+        documents = len(self.chunks)
+        return math.log(1.0 + (documents + 1) / (self.document_frequency[term] + 0.5))
+
+    def search(self, query: str, k: int, filters: Filters | None) -> list[tuple[Chunk, float]]:
+        tokens = terms(query)
+        if self.bm25 is None or not tokens:
+            return []
+        mask = filter_mask(self.chunks, filters)
+        scores = self.bm25.get_scores(tokens, weight_mask=mask)
+        top = np.argsort(-scores, kind="stable")[:k]
+        return [(self.chunks[i], float(scores[i])) for i in top if scores[i] > 0]
+
+
+class HybridRetriever:
+    """Dense + BM25 retrieval over one store; rebuilds BM25 when the store's size changes."""
+
+    def __init__(self, store, embedder) -> None:
+        self.store = store
+        self.embedder = embedder
+        self._lock = threading.Lock()
+        self.lexical = LexicalIndex.build(store.all_chunks())
+        self._count = store.count()
+
+    def refresh(self) -> None:
+        """Re-read the chunks if another process (e.g. `newsqa ingest`) changed the store."""
+        count = self.store.count()
+        if count != self._count:
+            with self._lock:
+                self.lexical = LexicalIndex.build(self.store.all_chunks())
+                self._count = count
+
+    def retrieve(self, query: str, top_k: int, filters: Filters | None = None) -> Retrieval:
+        vector = self.embedder.embed([query])[0]
+        pool = max(top_k * POOL_FACTOR, 20)
+        dense = self.store.query(vector, pool, where=chroma_where(filters)) if self._count else []
+        lexical = self.lexical.search(query, pool, filters)
+        return Retrieval(hits=fuse(dense, lexical, top_k), query_vector=vector, query=query)
+
+
+def fuse(dense: list[tuple[Chunk, float]], lexical: list[tuple[Chunk, float]], k: int) -> list[Hit]:
+    """Reciprocal rank fusion: score = sum over lists of 1 / (RRF_K + rank).
+
+    Each side's first choice is kept in the result even when the other side ranked it low:
+    an exact name match ("Pentagon Press Secretary") can be far down the dense list."""
+    ranked = rrf(dense, lexical)
+    result = ranked[:k]
+    for side in (dense, lexical):
+        if side and k > 1 and all(h.chunk.id != side[0][0].id for h in result):
+            result[-1] = next(h for h in ranked if h.chunk.id == side[0][0].id)
+            result.sort(key=lambda h: (-h.score, h.chunk.id))
+    return result
+
+
+def rrf(dense: list[tuple[Chunk, float]], lexical: list[tuple[Chunk, float]]) -> list[Hit]:
+    hits: dict[str, Hit] = {}
+    for rank, (chunk, similarity) in enumerate(dense, start=1):
+        hits[chunk.id] = Hit(chunk, 1.0 / (RRF_K + rank), dense=similarity)
+    for rank, (chunk, bm25_score) in enumerate(lexical, start=1):
+        hit = hits.setdefault(chunk.id, Hit(chunk, 0.0))
+        hit.score += 1.0 / (RRF_K + rank)
+        hit.lexical = bm25_score
+    return sorted(hits.values(), key=lambda h: (-h.score, h.chunk.id))
+
+
+def chroma_where(filters: Filters | None) -> dict | None:
+    """Filters as a Chroma `where`: {"source": {"$in": [...]}}, {"published_ts": {"$gte": n}}."""
+    if filters is None:
+        return None
+    clauses = []
+    if filters.sources:
+        clauses.append({"source": {"$in": list(filters.sources)}})
+    if filters.since:
+        clauses.append({"published_ts": {"$gte": day_start(filters.since)}})
+    if filters.until:
+        clauses.append({"published_ts": {"$lte": day_start(filters.until)}})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def passes(chunk: Chunk, filters: Filters | None) -> bool:
+    """The same test as `chroma_where`, on one chunk (an undated chunk fails a date filter)."""
+    if filters is None:
+        return True
+    if filters.sources and chunk.source not in filters.sources:
+        return False
+    if (filters.since or filters.until) and chunk.published_ts is None:
+        return False
+    if filters.since and chunk.published_ts < day_start(filters.since):
+        return False
+    return not (filters.until and chunk.published_ts > day_start(filters.until))
+
+
+def filter_mask(chunks: list[Chunk], filters: Filters | None) -> np.ndarray | None:
+    if filters is None:
+        return None
+    return np.array([passes(c, filters) for c in chunks], dtype=np.float32)
+
+
+def day_start(day: date) -> int:
+    """Epoch seconds of UTC midnight, the same convention as Chunk.published_ts."""
+    return int(datetime.combine(day, time(0), tzinfo=UTC).timestamp())

@@ -1,0 +1,68 @@
+"""Follow-up questions made standalone before retrieval.
+
+Without an LLM a deterministic rule carries the previous turn's key terms and names over:
+("What did Turkey's foreign minister say about Aleppo?", ...) then "When did he say it?"
+-> "When did he say it? Turkey's foreign minister say Aleppo Hakan Fidan".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from rag.answer_types import names
+from rag.terms import STOP_WORDS, words
+
+# Words that only make sense with an earlier turn: pronouns, "that", "there", "then".
+_REFERRING_WORDS = """he she it they them him her his hers its their theirs this that these
+    those there then one ones same also too"""
+_REFERRING = frozenset(_REFERRING_WORDS.split())
+_LEADING = re.compile(r"^\s*(and|but|also|so|what about|how about|and what about)\b", re.IGNORECASE)
+_MARKER = re.compile(r"\[\d+\]")
+MAX_CARRIED_NAMES = 4
+SHORT_QUESTION = 2  # content words; fewer means the question leans on the conversation
+
+
+def needs_context(question: str) -> bool:
+    """True when the question leans on earlier turns ("When did he say it?")."""
+    tokens = words(question)
+    content = [t for t in tokens if t not in STOP_WORDS]
+    return bool(_REFERRING & set(tokens)) or bool(_LEADING.match(question)) or (
+        len(content) < SHORT_QUESTION and len(tokens) > 0
+    )
+
+
+def rule_rewrite(question: str, history: list[tuple[str, str]]) -> str:
+    """The question plus the key words of the last user turn and names from its answer."""
+    if not history or not needs_context(question):
+        return question
+    carried = key_words(history[-1][0])
+    if needs_context(history[-1][0]) and len(history) > 1:
+        carried = key_words(history[-2][0]) + carried  # the earlier turn was a follow-up too
+    answer_names = sorted(names(_MARKER.sub("", history[-1][1])))[:MAX_CARRIED_NAMES]
+    extra = [w for w in dict.fromkeys(carried + answer_names) if w.lower() not in question.lower()]
+    return f"{question} {' '.join(extra)}".strip()
+
+
+def key_words(text: str) -> list[str]:
+    """The content words of a question, in order, as written (no stems)."""
+    found = re.findall(r"[A-Za-z0-9][\w'’\-]*", text)
+    return [w for w in found if w.lower().removesuffix("'s").removesuffix("’s") not in STOP_WORDS
+            and w.lower() not in _REFERRING]
+
+
+REWRITE_PROMPT = (
+    "Rewrite the user's last question as one standalone search query for news articles, "
+    "resolving pronouns and references from the conversation. Reply with the query only.\n\n"
+    "Conversation:\n{conversation}\n\nLast question: {question}\nStandalone query:"
+)
+
+
+def llm_rewrite(question: str, history: list[tuple[str, str]],
+                complete: Callable[[str], str]) -> str:
+    """Standalone query written by the LLM (`complete` sends one prompt, returns its text)."""
+    if not history:
+        return question
+    turns = "\n".join(f"User: {u}\nAssistant: {_MARKER.sub('', a)[:400]}" for u, a in history[-3:])
+    reply = complete(REWRITE_PROMPT.format(conversation=turns, question=question)).strip()
+    return reply.splitlines()[0].strip(" \"'") if reply else question

@@ -1,0 +1,85 @@
+"""Hybrid retrieval: dense + BM25 fused by RRF, with source and date filters on both sides."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from index.types import Chunk
+from rag.ask import Engine
+from rag.retrieve import LexicalIndex, chroma_where, day_start, fuse, passes
+from rag.types import Filters
+
+
+@pytest.fixture(scope="module")
+def engine(bundled_index):
+    return Engine(bundled_index)
+
+
+def chunk(id, source="a.txt", published_ts=None, text="text"):
+    return Chunk(id=id, article_id=id, source=source, start=0, end=len(text), text=text,
+                 published_ts=published_ts)
+
+
+def test_filters_become_a_chroma_where():
+    where = chroma_where(Filters(sources=["a.txt"], since=date(2026, 1, 1)))
+    assert where == {"$and": [{"source": {"$in": ["a.txt"]}},
+                              {"published_ts": {"$gte": day_start(date(2026, 1, 1))}}]}
+    assert chroma_where(Filters()) is None and chroma_where(None) is None
+
+
+def test_the_same_filter_applies_to_one_chunk():
+    filters = Filters(until=date(2021, 12, 31))
+    assert passes(chunk("x", published_ts=day_start(date(2021, 6, 29))), filters)
+    assert not passes(chunk("y", published_ts=day_start(date(2026, 1, 10))), filters)
+    assert not passes(chunk("z"), filters)  # undated: unknown, so not in the range
+
+
+def test_fusion_ranks_by_reciprocal_rank_and_keeps_each_sides_best():
+    a, b, c, d = (chunk(i) for i in "abcd")
+    hits = fuse([(a, 0.9), (b, 0.8), (c, 0.7)], [(d, 9.0), (b, 5.0), (a, 1.0)], k=2)
+    # RRF alone would keep a (1/61 + 1/63) and b (2/62); BM25's first choice d replaces b.
+    assert [h.chunk.id for h in hits] == ["a", "d"]
+    full = fuse([(a, 0.9), (b, 0.8)], [(b, 5.0), (a, 1.0)], k=5)
+    assert full[0].score == pytest.approx(1 / 61 + 1 / 62)
+
+
+def test_bm25_finds_exact_words_and_respects_the_mask():
+    chunks = [chunk("1", text="Pentagon Press Secretary John Kirby said"),
+              chunk("2", source="b.txt", text="Kirby spoke again")]
+    index = LexicalIndex.build(chunks)
+    assert {c.id for c, _ in index.search("Kirby", 5, None)} == {"1", "2"}
+    assert next(c.id for c, _ in index.search("Pentagon Kirby", 5, None)) == "1"
+    assert [c.id for c, _ in index.search("Kirby", 5, Filters(sources=["b.txt"]))] == ["2"]
+    assert index.search("the of and", 5, None) == []
+
+
+def test_hybrid_finds_a_name_only_bm25_ranks_first(engine):
+    hits = engine.retrieve("Who is the Pentagon press secretary?", top_k=5).hits
+    assert any("John Kirby" in h.chunk.text for h in hits)
+    assert len(hits) == 5
+
+
+def test_source_filter_limits_both_sides(engine):
+    filters = Filters(sources=["003_e7575791f94f3015.txt"])
+    hits = engine.retrieve("When was Assad's government overthrown?", 5, filters).hits
+    assert hits and {h.chunk.source for h in hits} == {"003_e7575791f94f3015.txt"}
+    answer = engine.ask("When was Assad's government overthrown?", filters=filters)
+    assert {c.source for c in answer.citations} <= {"003_e7575791f94f3015.txt"}
+
+
+def test_date_filter_limits_both_sides(engine):
+    filters = Filters(since=date(2026, 1, 1))
+    hits = engine.retrieve("US airstrikes on militias", 5, filters).hits
+    assert hits
+    assert all(h.chunk.published and h.chunk.published >= "2026-01-01" for h in hits)
+    old = engine.retrieve("US airstrikes on militias", 5, Filters(until=date(2021, 12, 31))).hits
+    assert old and all(h.chunk.published == "2021-06-29" for h in old)
+
+
+def test_status_reports_the_corpus(engine):
+    status = engine.status()
+    assert status["backend"] == "extractive"
+    assert status["articles"] == 6 and status["chunks"] > 10
+    assert status["newest"] == "2026-01-10"
