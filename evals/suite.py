@@ -1,0 +1,174 @@
+"""Eval suites: a JSON-lines file of cases, and its thresholds in a JSON file beside it.
+
+`NAME.jsonl` holds one case per line (blank lines are skipped), e.g.
+    {"id": "fact-1", "kind": "single_fact", "question": "Who commands CENTCOM?",
+     "expected": [["Brad Cooper", "Cooper"]], "expected_sources": ["002_7a285edda9df7335.txt"]}
+`expected` is a list of groups: every group must match, any alternative in a group will do
+(case-insensitive, on word boundaries). Multi-turn cases give `turns` instead of `question`;
+their `expected` is about the last turn. Unanswerable cases set `"expect_refusal": true`.
+`forbidden` lists strings the answer must not contain (prompt-injection cases).
+`only_sources` restricts retrieval to some files (the RGB loader uses it to give each
+question its own passages).
+
+`NAME.thresholds.json` (optional) gates the run:
+    {"min": {"overall.citation_validity": 1.0, "unanswerable.refusal_recall": 0.5},
+     "max": {"overall.latency_p95_ms": 5000}}
+Keys are "<overall or kind>.<metric>" with the metric names of `evals.metrics.METRICS`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from evals.metrics import METRICS
+from rag.errors import ConfigError
+
+SUITES_DIR = Path(__file__).resolve().parent / "suites"
+KINDS = (
+    "single_fact",
+    "multi_article",
+    "conflicting",
+    "temporal",
+    "unanswerable",
+    "multi_turn",
+    "injection",
+    "rgb",
+)
+
+
+class SuiteError(ConfigError):
+    """A suite or thresholds file is malformed; the message names the file and line."""
+
+
+class Case(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1)
+    kind: str
+    question: str | None = None
+    turns: list[str] | None = None
+    expected: list[list[str]] = Field(default_factory=list)
+    expected_sources: list[str] = Field(default_factory=list)
+    expect_refusal: bool = False
+    forbidden: list[str] = Field(default_factory=list)
+    only_sources: list[str] | None = None  # restrict retrieval to these files (Filters.sources)
+    notes: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Case:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind {self.kind!r} is not one of {', '.join(KINDS)}")
+        if (self.question is None) == (self.turns is None):
+            raise ValueError("give exactly one of 'question' or 'turns'")
+        if any(not q.strip() for q in self.questions):
+            raise ValueError("questions must not be empty")
+        if any(not group or not all(s.strip() for s in group) for group in self.expected):
+            raise ValueError("each 'expected' group needs at least one non-empty string")
+        if not self.expect_refusal and not self.expected:
+            raise ValueError("an answerable case needs 'expected' (or set expect_refusal)")
+        return self
+
+    @property
+    def questions(self) -> list[str]:
+        """The questions asked in order; the last one is scored."""
+        return list(self.turns) if self.turns is not None else [self.question or ""]
+
+
+class Thresholds(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    min: dict[str, float] = Field(default_factory=dict)
+    max: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> Thresholds:
+        for key in [*self.min, *self.max]:
+            scope, dot, metric = key.partition(".")
+            if not dot or metric not in METRICS or (scope != "overall" and scope not in KINDS):
+                raise ValueError(
+                    f"{key!r} is not '<overall or kind>.<metric>' (metrics: {', '.join(METRICS)})"
+                )
+        return self
+
+
+@dataclass
+class Suite:
+    name: str
+    cases: list[Case]
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    path: Path | None = None
+
+
+def resolve_suite_path(spec: str | Path) -> Path:
+    """'seeds' (or any name of a bundled suite) or a path to a .jsonl file."""
+    bundled = SUITES_DIR / f"{spec}.jsonl"
+    path = bundled if bundled.is_file() else Path(spec)
+    if not path.is_file():
+        raise SuiteError(f"no suite file {spec}: pass 'seeds' or the path of a .jsonl suite")
+    return path
+
+
+def load_suite(spec: str | Path) -> Suite:
+    """Read and validate a suite and its thresholds file; errors name the file and line."""
+    path = resolve_suite_path(spec)
+    cases = parse_cases(path.read_text(encoding="utf-8"), str(path))
+    return Suite(path.stem, cases, load_thresholds(thresholds_path(path)), path)
+
+
+def thresholds_path(suite_path: Path) -> Path:
+    return suite_path.with_name(f"{suite_path.stem}.thresholds.json")
+
+
+def parse_cases(text: str, where: str) -> list[Case]:
+    """Cases of a JSON-lines text; `where` names the file in error messages."""
+    cases: list[Case] = []
+    first_line: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        case = _parse_line(line, f"{where}:{number}")
+        if case.id in first_line:
+            raise SuiteError(
+                f"{where}:{number}: duplicate case id {case.id!r} (first on line "
+                f"{first_line[case.id]})"
+            )
+        first_line[case.id] = number
+        cases.append(case)
+    return cases
+
+
+def _parse_line(line: str, where: str) -> Case:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise SuiteError(f"{where}: not valid JSON ({error.msg}, column {error.colno})") from None
+    if not isinstance(record, dict):
+        raise SuiteError(f"{where}: a case must be a JSON object")
+    try:
+        return Case.model_validate(record)
+    except ValidationError as error:
+        label = f" case {record.get('id')!r}" if record.get("id") else ""
+        raise SuiteError(f"{where}:{label} {_first_problem(error)}") from None
+
+
+def _first_problem(error: ValidationError) -> str:
+    problem = error.errors()[0]
+    place = ".".join(str(p) for p in problem["loc"])
+    message = problem["msg"].removeprefix("Value error, ")
+    return f"{place}: {message}" if place else message
+
+
+def load_thresholds(path: Path) -> Thresholds:
+    """Thresholds from `path`; none (nothing gated) when the file does not exist."""
+    if not path.is_file():
+        return Thresholds()
+    try:
+        return Thresholds.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except json.JSONDecodeError as error:
+        raise SuiteError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
+    except ValidationError as error:
+        raise SuiteError(f"{path}: {_first_problem(error)}") from None
