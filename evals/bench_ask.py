@@ -2,7 +2,9 @@
 the same at BBC-archive scale, and the cold start of `newsqa ask` to its first answer.
 
 Baseline = embed the query + numpy top-k over the same stored vectors (targets: extractive
-p50 <= 150 ms; retrieval / baseline <= 2). Usage: python -m evals.bench_ask [--no-bbc]
+p50 <= 150 ms; retrieval / baseline <= 2).
+Usage: python -m evals.bench_ask [--no-bbc] [--store DIR] (DIR keeps the corpora and stores
+between runs, so a second run skips the BBC ingest: ingest is incremental)
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -137,12 +140,16 @@ def report_figures(label: str, figures: dict, report: Callable[[str], None]) -> 
            f"{figures['ratio']:.2f} (target <= 2)")
 
 
-def run(report: Callable[[str], None] = print, bbc: bool = True, rounds: int = 3) -> dict:
-    """Runs every part, reports lines through `report`, returns the figures."""
-    from evals.bench_ingest import BBC_ARCHIVE, prepare_corpus
+def run(report: Callable[[str], None] = print, bbc: bool = True, rounds: int = 3,
+        store: Path | None = None) -> dict:
+    """Runs every part, reports lines through `report`, returns the figures. With `store`,
+    corpora and indexes live there and are reused by the next run (else a temp dir)."""
+    from evals.bench_ingest import BBC_ARCHIVE
 
     results: dict = {}
-    with tempfile.TemporaryDirectory(prefix="newsqa-bench-ask-") as tmp:
+    workdir = nullcontext(str(store)) if store else tempfile.TemporaryDirectory(
+        prefix="newsqa-bench-ask-")
+    with workdir as tmp:
         report("bundled corpus (data/articles):")
         engine = build_engine(BUNDLED, Path(tmp) / "bundled", report)
         results["bundled"] = measure_engine(engine, QUESTIONS, rounds)
@@ -153,7 +160,7 @@ def run(report: Callable[[str], None] = print, bbc: bool = True, rounds: int = 3
                f"{len(results['cold_start_s'])} runs (index already built)")
         if bbc and BBC_ARCHIVE.is_file():
             report("BBC archive scale:")
-            corpus = prepare_corpus(Path(tmp) / "bbc-src", report)
+            corpus = reused_corpus(Path(tmp) / "bbc-src", report)
             engine = build_engine(corpus, Path(tmp) / "bbc", report)
             results["bbc"] = measure_engine(engine, BBC_QUESTIONS, rounds)
             report_figures("bbc", results["bbc"], report)
@@ -162,15 +169,29 @@ def run(report: Callable[[str], None] = print, bbc: bool = True, rounds: int = 3
     return results
 
 
+def reused_corpus(workdir: Path, report: Callable[[str], None]) -> Path:
+    """The BBC corpus extracted under `workdir`, extracting it only when not there yet."""
+    from evals.bench_ingest import prepare_corpus
+
+    if (workdir / "bbc").is_dir():
+        report(f"corpus: reusing {workdir / 'bbc'}")
+        return workdir / "bbc"
+    return prepare_corpus(workdir, report)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--no-bbc", action="store_true", help="Skip the BBC-scale part.")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--store", type=Path, default=None,
+                        help="Keep corpora and indexes in this dir and reuse them next run.")
     args = parser.parse_args()
     import logging
 
     logging.basicConfig(level="WARNING")
-    run(bbc=not args.no_bbc, rounds=args.rounds)
+    if args.store:
+        args.store.mkdir(parents=True, exist_ok=True)
+    run(bbc=not args.no_bbc, rounds=args.rounds, store=args.store)
 
 
 if __name__ == "__main__":

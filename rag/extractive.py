@@ -4,10 +4,15 @@ Sentences of the retrieved chunks are ranked by the embedder's similarity to the
 plus how much of the query's (IDF-weighted) vocabulary they cover; only sentences that carry
 the kind of answer asked for (a number for "how many", a date for "when", ...) qualify.
 When none qualifies, or the best one is weak, the answer says the articles don't say.
+Beside the best sentence come close runners-up, other articles' accounts, and a sentence
+disputing it; when two give different counts or dates it opens "The articles differ:".
+A compound question ("How many ..., and which ...?") is answered part by part. Only the few
+sentences that could be chosen are embedded (the costly step), so answers stay fast at scale.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -26,6 +31,7 @@ from rag.answer_types import (
     role_terms,
 )
 from rag.citations import cite
+from rag.compose import asks_future, disagree, disputes, question_parts, speaks_of_future
 from rag.retrieve import Retrieval
 from rag.sentences import split_sentences
 from rag.terms import stem, terms
@@ -36,28 +42,56 @@ REFUSAL = "The articles don't say."
 MIN_SCORE = 0.40  # combined score of the best qualifying sentence
 MIN_COVERAGE = 0.42  # share of the question's IDF weight the sentence's context covers
 MIN_SIMILARITY = 0.25  # below this nothing retrieved is even close: no passages offered
-EXTRA_RATIO = 0.92  # a 2nd/3rd sentence must score this close to the best one
+EXTRA_RATIO = 0.92  # a 2nd/3rd sentence must score this close to the best one...
+OTHER_SOURCE_RATIO = 0.75  # ...or this close when another article (or value) speaks in it
+EXTRA_MIN_COVERAGE = 0.2  # below, a sentence can be neither chosen nor offered
 MAX_SENTENCES = 3
-EMBED_MIN_COVERAGE = 0.2  # below, a sentence can be neither chosen nor offered
+MAX_EMBEDDED = 12  # per question part: only the lexically best candidates are embedded
+POINTERS = 2  # closest passages a refusal points to
+# Cosine of two sentences' embeddings above which they tell of the same thing (two accounts of
+# one death toll score ~0.8; an injury count beside a death toll ~0.4; two films' takings ~0.6).
+SAME_SUBJECT = 0.65
 PREFIX = 6
+CARRIED_WEIGHT = 0.5  # weight of the words a follow-up rewrite carried over
 # Heads of "how many X" that any counted noun satisfies.
-GENERIC_HEADS = {"peopl", "person", "time", "casualti", "victim", "individu"}
+HOW_LONG_AGO = re.compile(r"\bhow long (ago|before|after|since)\b", re.IGNORECASE)
+GENERIC_HEADS = {"peopl", "person", "time", "casualti", "victim", "individu", "other"}
 
 
-@dataclass
+@dataclass(eq=False)  # identity: a sentence links to the next one
 class Candidate:
     chunk: Chunk
     start: int  # file offsets
     end: int
     text: str
     previous: str = ""  # the sentence before, in the same chunk: what "it" or "they" refers to
+    following: Candidate | None = None  # the sentence after, in the same chunk
     similarity: float = 0.0
     coverage: float = 0.0
     typed: bool = False
+    vector: np.ndarray | None = None  # the sentence's embedding, once computed
 
     @property
     def score(self) -> float:
         return 0.55 * self.similarity + 0.45 * self.coverage
+
+    def gives_other_value(self, other: Candidate, part: Part) -> bool:
+        """Both sentences tell of the same thing (close embeddings) but give different values
+        of the asked detail: "four militiamen were killed" / "seven Iraqi militiamen ..."."""
+        if self.vector is None or other.vector is None:
+            return False
+        same_subject = float(self.vector @ other.vector) >= SAME_SUBJECT
+        return same_subject and disagree(self.text, other.text, part.answer_type, part.question)
+
+
+@dataclass
+class Part:
+    """One question of a (possibly compound) question, with its ranked candidate sentences."""
+
+    question: str
+    answer_type: AnswerType
+    vector: np.ndarray
+    candidates: list[Candidate]  # best first
 
 
 class SentenceVectors:
@@ -94,36 +128,80 @@ class ExtractiveAnswerer:
 
     def answer(self, question: str, retrieval: Retrieval) -> Answer:
         question = asked_part(question)
-        candidates = self.rank(question, retrieval)
-        chosen = choose(candidates)
+        parts = self.parts(question, retrieval)
+        picks = [choose(part) for part in parts]
+        chosen = merge(picks)
         if not chosen:
-            return refusal(candidates)
+            return refusal(self.pointers(parts[0]))
         citations = [cite(i, c.chunk, c.start, c.end, c.score) for i, c in enumerate(chosen, 1)]
         text = " ".join(f"{c.text} [{i}]" for i, c in enumerate(chosen, 1))
-        return Answer(text=text, citations=citations, backend=self.backend)
+        lead = differ_lead(parts, picks, chosen)
+        return Answer(text=f"{lead} {text}" if lead else text, citations=citations,
+                      backend=self.backend)
 
-    def rank(self, question: str, retrieval: Retrieval) -> list[Candidate]:
-        """Candidate sentences of the retrieved chunks, best first, with their evidence."""
+    def parts(self, question: str, retrieval: Retrieval) -> list[Part]:
+        """One ranked Part per question a compound question joins (usually just one)."""
+        query = retrieval.query or question
+        pieces = question_parts(question)
+        if len(pieces) == 1:
+            return [self.rank_part(question, query, retrieval.query_vector, retrieval)]
+        # Words a follow-up rewrite appended to the question belong to every part.
+        carried = query[len(question):] if query.startswith(question) else ""
+        queries = [f"{piece} {carried}".strip() for piece in pieces]
+        vectors = self.vectors.get(queries)
+        return [self.rank_part(piece, q, v, retrieval)
+                for piece, q, v in zip(pieces, queries, vectors)]
+
+    def rank_part(self, question: str, query: str, vector: np.ndarray,
+                  retrieval: Retrieval) -> Part:
+        """The candidates scored for one question: lexical evidence for all of them, the
+        embedder's similarity only for those that could be chosen (embedding is the costly
+        step; the rest keep similarity 0 unless a refusal needs its closest passages)."""
         candidates = sentence_candidates([h.chunk for h in retrieval.hits])
         answer_type = expected_type(question)
-        weights = self.term_weights(retrieval.query or question)
+        weights = self.term_weights(query, question)
+        future = asks_future(question)
         for candidate in candidates:
             candidate.coverage = coverage(weights, set(terms(candidate.text)))
             # Headline and date words count half: they place the sentence, not answer.
             in_context = coverage(weights, context_terms(candidate))
             candidate.coverage += 0.5 * (in_context - candidate.coverage)
-            candidate.typed = qualifies(candidate.text, answer_type, question)
-        # Embedding is the costly step: skip sentences that share too little with the query
-        # to be chosen or offered (their similarity stays 0).
-        worth = [c for c in candidates if c.coverage >= EMBED_MIN_COVERAGE]
-        if worth:
-            similarities = self.vectors.get([c.text for c in worth]) @ retrieval.query_vector
-            for candidate, similarity in zip(worth, similarities):
-                candidate.similarity = float(similarity)
-        return sorted(candidates, key=lambda c: (-c.score, c.chunk.source, c.start))
+            candidate.typed = qualifies(candidate.text, answer_type, question) and (
+                not future or speaks_of_future(candidate.text))
+        choosable = [c for c in candidates if c.typed and c.coverage >= EXTRA_MIN_COVERAGE]
+        self.embed(sorted(choosable, key=by_coverage)[:MAX_EMBEDDED], vector)
+        return Part(question, answer_type, vector, sorted(candidates, key=by_score))
 
-    def term_weights(self, query: str) -> dict[str, float]:
-        return {term: self.idf(term) for term in set(terms(query))}
+    def embed(self, candidates: list[Candidate], vector: np.ndarray) -> None:
+        """Fills in the candidates' similarity to the query `vector`."""
+        if not candidates:
+            return
+        vectors = self.vectors.get([c.text for c in candidates])
+        for candidate, sentence_vector in zip(candidates, vectors):
+            candidate.vector = sentence_vector
+            candidate.similarity = float(sentence_vector @ vector)
+
+    def pointers(self, part: Part) -> list[Candidate]:
+        """The closest sentences to offer with a refusal, embedding the few likeliest."""
+        unembedded = [c for c in part.candidates
+                      if c.vector is None and c.coverage >= EXTRA_MIN_COVERAGE]
+        self.embed(sorted(unembedded, key=by_coverage)[:2 * POINTERS], part.vector)
+        return sorted(part.candidates, key=by_score)
+
+    def term_weights(self, query: str, question: str = "") -> dict[str, float]:
+        """IDF weight of each query term; words a follow-up rewrite carried over from earlier
+        turns count half, so they place the answer without outweighing what is asked."""
+        own = set(terms(question)) if query.startswith(question) else set()
+        return {term: self.idf(term) * (1.0 if not own or term in own else CARRIED_WEIGHT)
+                for term in set(terms(query))}
+
+
+def by_score(candidate: Candidate) -> tuple:
+    return (-candidate.score, candidate.chunk.source, candidate.start)
+
+
+def by_coverage(candidate: Candidate) -> tuple:
+    return (-candidate.coverage, candidate.chunk.source, candidate.start)
 
 
 def asked_part(question: str) -> str:
@@ -136,17 +214,19 @@ def asked_part(question: str) -> str:
 
 def sentence_candidates(chunks: list[Chunk]) -> list[Candidate]:
     """Every sentence of the chunks once (overlapping chunks repeat sentences)."""
-    seen, out = set(), []
+    by_key: dict[tuple[str, int, int], Candidate] = {}
     for chunk in chunks:
-        previous = ""
+        previous: Candidate | None = None
         for start, end in split_sentences(chunk.text):
             key = (chunk.source, chunk.start + start, chunk.start + end)
-            text = chunk.text[start:end]
-            if key not in seen:
-                seen.add(key)
-                out.append(Candidate(chunk, key[1], key[2], text, previous=previous))
-            previous = text
-    return out
+            current = by_key.get(key)
+            if current is None:
+                current = by_key[key] = Candidate(chunk, key[1], key[2], chunk.text[start:end],
+                                                  previous=previous.text if previous else "")
+            if previous is not None and previous.following is None:
+                previous.following = current
+            previous = current
+    return list(by_key.values())
 
 
 def context_terms(candidate: Candidate) -> set[str]:
@@ -172,7 +252,11 @@ def coverage(weights: dict[str, float], found: set[str]) -> float:
 
 
 def qualifies(sentence: str, answer_type: AnswerType, question: str) -> bool:
-    """The sentence carries the asked-for type; for "how many X" the number must count X."""
+    """The sentence carries the asked-for type; for "how many X" the number must count X.
+    "How long ago/before ..." is also answered by a date ("last year", "in 2019")."""
+    if answer_type is AnswerType.NUMBER and HOW_LONG_AGO.search(question) and carries_type(
+            sentence, AnswerType.DATE, question):
+        return True
     if not carries_type(sentence, answer_type, question):
         return False
     if answer_type is AnswerType.NUMBER:
@@ -193,23 +277,66 @@ def counts_the_noun(sentence: str, question: str) -> bool:
     return not nouns or nouns[0] in GENERIC_HEADS or bool(set(nouns) & heads)
 
 
-def choose(candidates: list[Candidate]) -> list[Candidate]:
-    """The best qualifying sentence, if its evidence is strong, plus close runners-up."""
-    qualified = [c for c in candidates if c.typed and c.coverage >= MIN_COVERAGE]
+def choose(part: Part) -> list[Candidate]:
+    """The best qualifying sentence, if its evidence is strong, then what belongs beside it:
+    the sentence right after it when that one disputes it, close runners-up, and sentences
+    a little further behind when they come from another article or give another value."""
+    qualified = [c for c in part.candidates if c.typed and c.coverage >= MIN_COVERAGE]
     if not qualified or qualified[0].score < MIN_SCORE:
         return []
-    chosen = [qualified[0]]
-    for candidate in qualified[1:]:
-        if len(chosen) == MAX_SENTENCES or candidate.score < EXTRA_RATIO * chosen[0].score:
+    best = qualified[0]
+    chosen = [best]
+    if best.following is not None and disputes(best.following.text):
+        chosen.append(best.following)
+    for candidate in part.candidates:
+        if len(chosen) == MAX_SENTENCES:
             break
-        if all(candidate.text != c.text for c in chosen):
+        if all(candidate.text != c.text for c in chosen) and fits_beside(candidate, chosen, part):
             chosen.append(candidate)
     return chosen
 
 
+def fits_beside(candidate: Candidate, chosen: list[Candidate], part: Part) -> bool:
+    """A runner-up joins the answer when nearly as good as the best, or when it is still good
+    and brings another article's account or another value of the asked detail."""
+    best = chosen[0]
+    if not candidate.typed or candidate.coverage < EXTRA_MIN_COVERAGE:
+        return False
+    if candidate.coverage >= MIN_COVERAGE and candidate.score >= EXTRA_RATIO * best.score:
+        return True
+    if candidate.score < OTHER_SOURCE_RATIO * best.score:
+        return False
+    new_article = all(candidate.chunk.article_id != c.chunk.article_id for c in chosen)
+    return new_article or best.gives_other_value(candidate, part)
+
+
+def merge(picks: list[list[Candidate]]) -> list[Candidate]:
+    """The sentences chosen for each part, each part's best first, without repeats, at most
+    MAX_SENTENCES."""
+    ordered = [p[0] for p in picks if p] + [c for p in picks for c in p[1:]]
+    merged: list[Candidate] = []
+    for candidate in ordered:
+        if len(merged) < MAX_SENTENCES and all(candidate.text != c.text for c in merged):
+            merged.append(candidate)
+    return merged
+
+
+def differ_lead(parts: list[Part], picks: list[list[Candidate]], chosen: list[Candidate]) -> str:
+    """"The articles differ:" (or "The accounts differ:" within one article) when two cited
+    sentences give different values of the asked detail, or one disputes the other."""
+    for part, pick in zip(parts, picks):
+        kept = [c for c in pick if any(c is x for x in chosen)]
+        for other in kept[1:]:
+            disputing = disputes(other.text) and other.previous in {c.text for c in kept}
+            if disputing or kept[0].gives_other_value(other, part):
+                same = other.chunk.article_id == kept[0].chunk.article_id
+                return "The accounts differ:" if same else "The articles differ:"
+    return ""
+
+
 def refusal(candidates: list[Candidate]) -> Answer:
     """"The articles don't say", pointing to the two closest sentences when any is close."""
-    close = [c for c in candidates if c.similarity >= MIN_SIMILARITY][:2]
+    close = [c for c in candidates if c.similarity >= MIN_SIMILARITY][:POINTERS]
     citations: list[Citation] = [
         cite(i, c.chunk, c.start, c.end, c.score) for i, c in enumerate(close, 1)
     ]

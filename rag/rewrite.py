@@ -15,7 +15,7 @@ from rag.terms import STOP_WORDS, words
 
 # Words that only make sense with an earlier turn: pronouns, "that", "there", "then".
 _REFERRING_WORDS = """he she it they them him her his hers its their theirs this that these
-    those there then one ones same also too"""
+    those there then one ones same also too other others another else"""
 _REFERRING = frozenset(_REFERRING_WORDS.split())
 _LEADING = re.compile(r"^\s*(and|but|also|so|what about|how about|and what about)\b", re.IGNORECASE)
 _MARKER = re.compile(r"\[\d+\]")

@@ -144,3 +144,148 @@ def test_refusal_without_any_index_content(tmp_path):
     ingest(settings, progress=False)
     answer = Engine(settings).ask("When was Assad's government overthrown?")
     assert answer.refused and not answer.citations
+
+
+# --- several sentences: other articles, other values, compound questions ----------------------
+
+MILITIAMEN = "How many militiamen were killed in the US airstrikes near the Iraq-Syria border?"
+DIFFER_LEADS = ("The articles differ: ", "The accounts differ: ")
+
+
+def assert_verbatim(answer) -> None:
+    """After an optional "... differ:" lead, the text is exactly each quote and its [n]."""
+    text = answer.text
+    for lead in DIFFER_LEADS:
+        text = text.removeprefix(lead)
+    assert text == " ".join(f"{c.quote} [{c.marker}]" for c in answer.citations)
+
+
+def test_different_counts_of_the_asked_noun_are_flagged(engine, bundled_index):
+    answer = engine.ask(MILITIAMEN)
+    assert not answer.refused
+    assert answer.text.startswith("The accounts differ: ")  # both accounts are in one article
+    quotes = " ".join(c.quote for c in answer.citations)
+    assert "four militiamen" in quotes and "seven Iraqi militiamen" in quotes
+    assert_verbatim(answer)
+    assert_offsets(answer, bundled_index.corpus_dir)
+
+
+def test_a_sentence_disputing_the_answer_comes_with_it(engine, bundled_index):
+    answer = engine.ask("Did the strikes on Sheikh Maksoud hit a hospital?")
+    assert answer.text.startswith("The accounts differ: ")
+    assert any("hit a hospital" in c.quote for c in answer.citations)
+    assert any("disputed that" in c.quote for c in answer.citations)
+    assert_verbatim(answer)
+    assert_offsets(answer, bundled_index.corpus_dir)
+
+
+def test_accounts_from_two_articles_are_both_cited(engine, bundled_index):
+    answer = engine.ask(
+        "Besides the two American service members, who else was killed in the Palmyra attack?")
+    assert {c.source for c in answer.citations} >= {
+        "000_d68abaf6e094f2ff.txt", "001_d3167d0071582912.txt"}
+    assert "civilian" in answer.text and "interpreter" in answer.text
+    assert_verbatim(answer)
+    assert_offsets(answer, bundled_index.corpus_dir)
+
+
+def test_each_part_of_a_compound_question_is_answered(engine, bundled_index):
+    answer = engine.ask("Syria became which member of the Global Coalition to Defeat ISIS, "
+                        "and how many other countries make up the coalition?")
+    assert not answer.refused
+    assert "90th member" in answer.text and "89 other countries" in answer.text
+    assert len({c.source for c in answer.citations}) == 2
+    assert_verbatim(answer)
+    assert_offsets(answer, bundled_index.corpus_dir)
+
+
+def test_counts_of_different_things_are_not_called_a_disagreement(engine, bundled_index):
+    # An injury count beside a death toll from another article: different values, not a dispute.
+    answer = engine.ask(
+        "How many US service members were injured in the Daesh attack near Palmyra?")
+    assert "Three additional service members" in answer.text
+    assert not answer.text.startswith(DIFFER_LEADS)
+    assert_verbatim(answer)
+    assert_offsets(answer, bundled_index.corpus_dir)
+
+
+def test_a_future_question_is_not_answered_with_a_past_event(engine, bundled_index):
+    answer = engine.ask("When will US troops leave Syria?")
+    assert answer.refused, answer.text
+    assert_offsets(answer, bundled_index.corpus_dir)
+    planned = engine.ask("When will the SDF integrate with the Syrian army?")
+    assert "by the end of 2025" in planned.text
+    assert_offsets(planned, bundled_index.corpus_dir)
+
+
+def test_how_long_ago_accepts_a_date(engine, bundled_index):
+    answer = engine.ask("How long before the 2021 airstrikes was Qassem Soleimani killed?")
+    assert "last year" in answer.text
+    assert_offsets(answer, bundled_index.corpus_dir)
+
+
+def test_only_a_few_sentences_are_embedded_per_question(engine):
+    from rag.extractive import MAX_EMBEDDED, ExtractiveAnswerer
+
+    class CountingEmbedder:
+        def __init__(self, inner):
+            self.inner, self.texts = inner, 0
+
+        def embed(self, texts):
+            self.texts += len(texts)
+            return self.inner.embed(texts)
+
+    counting = CountingEmbedder(engine.embedder)
+    answerer = ExtractiveAnswerer(counting, engine._idf)
+    retrieval = engine.retrieve("What happened in Aleppo?", top_k=10)
+    answer = answerer.answer("What happened in Aleppo?", retrieval)
+    assert counting.texts <= MAX_EMBEDDED + 4  # the choosable ones, plus a refusal's pointers
+    assert answer == ExtractiveAnswerer(engine.embedder, engine._idf).answer(
+        "What happened in Aleppo?", retrieval)
+
+
+@pytest.mark.parametrize(("question", "parts"), [
+    ("How many troops died near Palmyra, and which group was blamed?",
+     ["How many troops died near Palmyra", "which group was blamed?"]),
+    ("Is Syria part of the coalition and has it joined operations?",
+     ["Is Syria part of the coalition", "has it joined operations?"]),
+    ("Who met Trump and Rubio in Washington?", ["Who met Trump and Rubio in Washington?"]),
+    ("What happened, and why?", ["What happened, and why?"]),  # "why" alone asks nothing new
+])
+def test_question_parts(question, parts):
+    from rag.compose import question_parts
+
+    assert question_parts(question) == parts
+
+
+@pytest.mark.parametrize(("first", "second", "kind", "differ"), [
+    ("four militiamen were killed", "at least seven Iraqi militiamen were killed",
+     AnswerType.NUMBER, True),
+    ("4 militiamen were killed", "four militiamen died in 2021", AnswerType.NUMBER, False),
+    ("two officials said four militiamen died", "seven militiamen were wounded",
+     AnswerType.NUMBER, True),
+    ("overthrown in December 2024", "toppled on Dec. 8", AnswerType.DATE, False),
+    ("joined on 12 November", "joined on November 12", AnswerType.DATE, False),
+    ("joined in 2024", "joined in 2025", AnswerType.DATE, True),
+    ("Kirby said it", "Blinken said it", AnswerType.PERSON, False),  # names are not compared
+])
+def test_disagree(first, second, kind, differ):
+    from rag.compose import disagree
+
+    assert disagree(first, second, kind, "How many militiamen died?") is differ
+
+
+def test_a_follow_up_is_answered_by_its_own_words_first(engine, bundled_index):
+    first = "Who is Syria's Minister of Information?"
+    history = [(first, engine.ask(first).text)]
+    answer = engine.ask("What did he say about the Abraham Accords?", history)
+    assert answer.query != "What did he say about the Abraham Accords?"  # rewritten
+    assert any("Abraham Accords" in c.quote for c in answer.citations), answer.text
+    assert_verbatim(answer)
+    assert_offsets(answer, bundled_index.corpus_dir)
+
+
+def test_others_leans_on_the_conversation():
+    from rag.rewrite import needs_context
+
+    assert needs_context("How many others were injured?")
