@@ -27,7 +27,7 @@ eval: $(STAMP)
 	$(BIN)/newsqa eval
 
 bench: $(STAMP)
-	$(BIN)/python -m evals.bench
+	$(BIN)/python -m evals.bench $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check rag index ui evals tests

@@ -1,0 +1,34 @@
+"""`make bench`: every benchmark in one run, figures printed (and ratios against their
+baselines measured in the same run). Usage: python -m evals.bench [--quick]
+
+--quick skips the BBC archive (../shared/corpora) and uses only the bundled articles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import platform
+import time
+
+import psutil
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="Bundled articles only.")
+    args = parser.parse_args()
+    logging.basicConfig(level="WARNING")
+    from evals import bench_ask, bench_ingest
+
+    print(f"machine: {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
+          f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M')}")
+    if not args.quick:
+        print("\n== ingest ==")
+        bench_ingest.run()
+    print("\n== ask ==")
+    bench_ask.run(bbc=not args.quick)
+
+
+if __name__ == "__main__":
+    main()
