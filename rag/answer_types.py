@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from enum import Enum
 
-from rag.terms import stem, terms, words
+from rag.terms import DEMONYMS, stem, terms, words
 
 
 class AnswerType(str, Enum):
@@ -22,15 +22,24 @@ class AnswerType(str, Enum):
     ANY = "any"
 
 
+# "which/what" plus up to two modifiers before the noun: "which US officials", "in which
+# Syrian provinces".
+_WHICH = r"\b(?:which|what)\s+(?:[\w\-]+\s+){0,2}?"
+_PERSON_NOUNS = (r"(?:officials?|ministers?|presidents?|leaders?|commanders?|groups?|persons?"
+                 r"|people|spokes(?:man|men|woman|person)|envoys?|diplomats?|generals?)\b")
+_PLACE_NOUNS = (r"(?:city|cities|country|countries|provinces?|towns?|regions?|districts?|areas?"
+                r"|villages?|deserts?|countryside|borders?|neighbou?rhoods?|capital)\b")
+# Quantities asked by name: "What is the population of Palmyra?" wants a number.
+_QUANTITIES = (r"\bwhat (?:is|was|are|were) the (?:\w+ )?(?:population|death toll|toll|size"
+               r"|cost|value|price|number|amount|budget|age|percentage)\b")
 _QUESTION_PATTERNS = [
-    (AnswerType.NUMBER, (r"\bhow (many|much|long|old|far)\b|\bwhat (number|percentage|share)\b"
-                        r"|\bnumber of\b|\bhow many\b")),
+    (AnswerType.NUMBER, (r"\bhow (many|much|long|old|far|large|big)\b"
+                        r"|\bwhat (number|percentage|share)\b|\bnumber of\b|" + _QUANTITIES)),
     (AnswerType.DATE, (r"\bwhen\b|\bwhat (date|day|year|month|time)\b"
-                       r"|\bwhich (date|day|year|month)\b|\bsince when\b")),
+                       r"|\bwhich (dates?|days?|years?|months?)\b|\bsince when\b")),
     (AnswerType.PERSON, (r"\bwho\b|\bwhom\b|\bwhose\b|\bwhat(?:'s| is| was| are| were) the names?\b"
-                        r"|\bwhich (official|minister|president|leader|commander|group|person)\b")),
-    (AnswerType.PLACE, (r"\bwhere\b|\bwhich (city|country|province|town|region|district|area)\b"
-                       r"|\bin what (city|country|province|town|region)\b")),
+                        r"|" + _WHICH + _PERSON_NOUNS)),
+    (AnswerType.PLACE, r"\bwhere\b|" + _WHICH + _PLACE_NOUNS),
     (AnswerType.REASON, r"\bwhy\b|\bfor what reason\b|\bwhat (caused|prompted|led to)\b"),
     (AnswerType.STATEMENT, (r"\bwhat (did|does|do|has|have|had)\b.*\b(say|said|tell|told|warn"
                             r"|claim|state|announce|accuse)\w*\b")),
@@ -73,7 +82,14 @@ _SPEECH = re.compile(
 _ORG_WORD_LIST = """Command Ministry Forces Force Council Councils Coalition Observatory Act
     Department Office Group State States Accords Resolve House Nations Army Party Agency"""
 _ORG_WORDS = frozenset(_ORG_WORD_LIST.split())
-_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z’'\-]+(?:\s+(?:al-|Al-)?[A-Z][a-z’'\-]+)+")
+# Words that make a "name" of capitals alone: nationalities and titles.
+_TITLE_LIST = """gen col lt sgt adm cmdr capt maj mr mrs ms dr president minister secretary
+    general admiral colonel navy army"""
+_ABBREVIATION_LIST = "gen col lt sgt adm cmdr capt maj mr mrs ms dr st sen rep gov"
+_TITLE_ABBREVIATIONS = frozenset(_ABBREVIATION_LIST.split())
+_NOT_NAMES = frozenset(DEMONYMS) | frozenset(_TITLE_LIST.split())
+_NAME_WORD = r"[A-Z][a-z’'\-]+(?:[A-Z][a-z’'\-]+)?"  # "McNulty" too
+_NAME = re.compile(rf"(?<!^)\b{_NAME_WORD}(?:\s+(?:al-|Al-)?{_NAME_WORD})+")
 
 
 def expected_type(question: str) -> AnswerType:
@@ -105,8 +121,10 @@ def carries_type(sentence: str, answer_type: AnswerType, question: str) -> bool:
 
 
 def person_names(text: str) -> set[str]:
-    """Names that look like people's: "Hakan Fidan", not "Central Command"."""
-    return {n for n in names(text) if not set(n.split()) & _ORG_WORDS}
+    """Names that look like people's: "Hakan Fidan", not "Central Command", "The Associated
+    Press" or "Iranian Gen" (a nationality and a title name no one)."""
+    return {n for n in names(text) if not set(n.split()) & _ORG_WORDS
+            and not n.startswith("The ") and not set(words(n)) <= _NOT_NAMES}
 
 
 def role_terms(question: str) -> list[str]:
@@ -152,8 +170,17 @@ def number_heads(text: str) -> list[str]:
 
 
 def names(text: str) -> set[str]:
-    """Capitalised multi-word names, e.g. "Hakan Fidan", "Central Command"."""
-    return {m.group() for m in _NAME.finditer(text)}
+    """Capitalised multi-word names, e.g. "Hakan Fidan", "Central Command"; not the capitals
+    that open a sentence, but those after a title's period ("Cmdr. Jessica McNulty")."""
+    return {m.group() for m in _NAME.finditer(text) if not _opens_sentence(text, m.start())}
+
+
+def _opens_sentence(text: str, start: int) -> bool:
+    before = text[:start].rstrip()
+    if not before.endswith((".", "!", "?")):
+        return False
+    last = re.search(r"(\w+)\W*$", before)
+    return not (last and last.group(1).lower() in _TITLE_ABBREVIATIONS)
 
 
 def _new_names(text: str, question: str) -> set[str]:

@@ -12,7 +12,6 @@ sentences that could be chosen are embedded (the costly step), so answers stay f
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -22,16 +21,12 @@ from datetime import date
 import numpy as np
 
 from index.types import Chunk
-from rag.answer_types import (
-    AnswerType,
-    carries_type,
-    expected_type,
-    names_near,
-    number_heads,
-    role_terms,
-)
+from rag.answer_types import AnswerType, expected_type
+from rag.asked import qualifies
 from rag.citations import cite
 from rag.compose import asks_future, disagree, disputes, question_parts, speaks_of_future
+from rag.counting import generic_head
+from rag.lexicon import concept, evidence
 from rag.retrieve import Retrieval
 from rag.sentences import split_sentences
 from rag.terms import stem, terms
@@ -53,9 +48,7 @@ POINTERS = 2  # closest passages a refusal points to
 SAME_SUBJECT = 0.65
 PREFIX = 6
 CARRIED_WEIGHT = 0.5  # weight of the words a follow-up rewrite carried over
-# Heads of "how many X" that any counted noun satisfies.
-HOW_LONG_AGO = re.compile(r"\bhow long (ago|before|after|since)\b", re.IGNORECASE)
-GENERIC_HEADS = {"peopl", "person", "time", "casualti", "victim", "individu", "other"}
+GENERIC_WEIGHT = 0.25  # weight of a generic counted word: "people" in "how many people died"
 
 
 @dataclass(eq=False)  # identity: a sentence links to the next one
@@ -162,11 +155,11 @@ class ExtractiveAnswerer:
         weights = self.term_weights(query, question)
         future = asks_future(question)
         for candidate in candidates:
-            candidate.coverage = coverage(weights, set(terms(candidate.text)))
+            candidate.coverage = coverage(weights, evidence(candidate.text))
             # Headline and date words count half: they place the sentence, not answer.
-            in_context = coverage(weights, context_terms(candidate))
-            candidate.coverage += 0.5 * (in_context - candidate.coverage)
-            candidate.typed = qualifies(candidate.text, answer_type, question) and (
+            context = context_terms(candidate)
+            candidate.coverage += 0.5 * (coverage(weights, context) - candidate.coverage)
+            candidate.typed = qualifies(candidate.text, context, answer_type, question) and (
                 not future or speaks_of_future(candidate.text))
         choosable = [c for c in candidates if c.typed and c.coverage >= EXTRA_MIN_COVERAGE]
         self.embed(sorted(choosable, key=by_coverage)[:MAX_EMBEDDED], vector)
@@ -192,8 +185,9 @@ class ExtractiveAnswerer:
         """IDF weight of each query term; words a follow-up rewrite carried over from earlier
         turns count half, so they place the answer without outweighing what is asked."""
         own = set(terms(question)) if query.startswith(question) else set()
+        generic = generic_head(question)
         return {term: self.idf(term) * (1.0 if not own or term in own else CARRIED_WEIGHT)
-                for term in set(terms(query))}
+                * (GENERIC_WEIGHT if term == generic else 1.0) for term in set(terms(query))}
 
 
 def by_score(candidate: Candidate) -> tuple:
@@ -233,8 +227,7 @@ def context_terms(candidate: Candidate) -> set[str]:
     """The sentence's terms, the sentence before it, its article's title (headlines name the
     event) and publication month and year ("the strikes in June 2021" finds June 2021)."""
     chunk = candidate.chunk
-    found = set(terms(candidate.text)) | set(terms(candidate.previous))
-    found |= set(terms(chunk.title or ""))
+    found = evidence(candidate.text) | evidence(candidate.previous) | evidence(chunk.title or "")
     if chunk.published:
         day = date.fromisoformat(chunk.published[:10])
         found |= {str(day.year), stem(day.strftime("%B").lower())}
@@ -242,39 +235,14 @@ def context_terms(candidate: Candidate) -> set[str]:
 
 
 def coverage(weights: dict[str, float], found: set[str]) -> float:
-    """Share of the query's IDF weight whose terms occur in `found` (or share a 6-letter
-    prefix with one there: Porter leaves "overthrown" and "overthrow" apart)."""
+    """Share of the query's IDF weight whose terms occur in `found`, as the same word, a word
+    of the same class ("died" for "killed") or one sharing a 6-letter prefix (Porter leaves
+    "overthrown" and "overthrow" apart)."""
     total = sum(weights.values())
     prefixes = {t[:PREFIX] for t in found if len(t) >= PREFIX}
-    matched = sum(w for t, w in weights.items() if t in found or t[:PREFIX] in prefixes
-                  and len(t) >= PREFIX)
+    matched = sum(w for t, w in weights.items() if t in found or concept(t) in found
+                  or t[:PREFIX] in prefixes and len(t) >= PREFIX)
     return matched / total if total else 0.0
-
-
-def qualifies(sentence: str, answer_type: AnswerType, question: str) -> bool:
-    """The sentence carries the asked-for type; for "how many X" the number must count X.
-    "How long ago/before ..." is also answered by a date ("last year", "in 2019")."""
-    if answer_type is AnswerType.NUMBER and HOW_LONG_AGO.search(question) and carries_type(
-            sentence, AnswerType.DATE, question):
-        return True
-    if not carries_type(sentence, answer_type, question):
-        return False
-    if answer_type is AnswerType.NUMBER:
-        return counts_the_noun(sentence, question)
-    if answer_type is AnswerType.PERSON and role_terms(question):
-        return names_near(sentence, role_terms(question))
-    return True
-
-
-def counts_the_noun(sentence: str, question: str) -> bool:
-    """For "how many X Y": a number in the sentence counts X or Y ("four officers" answers
-    "how many security officers"); generic heads ("people") accept any count."""
-    lowered = question.lower()
-    if "how many" not in lowered:
-        return True
-    nouns = terms(lowered.split("how many", 1)[1])[:2]
-    heads = set(number_heads(sentence))
-    return not nouns or nouns[0] in GENERIC_HEADS or bool(set(nouns) & heads)
 
 
 def choose(part: Part) -> list[Candidate]:

@@ -20,7 +20,7 @@ _STOP_WORD_LIST = """a an and are as at be been being but by can could did do do
     than that the their them then there these they this those to us was we were what when
     where which while who whom whose why will with would you your about after also any
     before between both during each more most other over some under up until very just
-    say said says tell told according s t al el"""
+    say said says tell told according s t al el many much alongside besides"""
 STOP_WORDS = frozenset(_STOP_WORD_LIST.split())
 
 # Nationality adjectives fold into their country, so "Turkish minister" meets "Turkey".
