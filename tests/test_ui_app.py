@@ -1,0 +1,300 @@
+"""The chat page: built without serving, then served on a free loopback port and driven
+through gradio_client, with a fake engine and with the real one on the bundled index."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import subprocess
+import sys
+import threading
+
+import pytest
+from conftest import BUNDLED, ROOT
+from fake_openai import FakeOpenAI, Reply, passage_number
+from gradio_client import Client
+from gradio_client.exceptions import AuthenticationError
+from pydantic import SecretStr
+from ui_fakes import FakeEngine, free_port, served
+
+from rag.errors import ConfigError, IndexMissingError, LLMError
+from ui.app import build_app, examples_for, login_of
+
+TROOPS = "How many American troops died in the Palmyra attack?"
+ASSAD = "When was Assad's government overthrown?"
+TURKEY = "What did Turkey's foreign minister say about Aleppo?"
+
+
+@pytest.fixture
+def fake():
+    return FakeEngine(BUNDLED)
+
+
+@pytest.fixture
+def page(fake, settings):
+    with served(fake, settings) as url:
+        yield url
+
+
+def client(url: str, **options) -> Client:
+    return Client(url, verbose=False, **options)
+
+
+def ask(chat: Client, question: str):
+    """One question through the page's API: (chat messages, sources html)."""
+    messages, sources, _box = chat.predict(message=question, api_name="/respond")
+    return messages, sources
+
+
+def text_of(message: dict) -> str:
+    content = message["content"]
+    return content if isinstance(content, str) else "".join(part["text"] for part in content)
+
+
+def marked(sources: str) -> list[str]:
+    return [html.unescape(m) for m in re.findall(r"<mark>(.*?)</mark>", sources, re.DOTALL)]
+
+
+def assert_marks_are_file_spans(sources: str, corpus_dir) -> None:
+    """Every highlighted quote is text of the cited file (the panel read it there)."""
+    files = re.findall(r'class="nq-meta">[^<]*· ([\w.]+)</div>', sources)
+    quotes = marked(sources)
+    assert quotes and len(files) == len(quotes)
+    for source, quote in zip(files, quotes, strict=True):
+        assert quote in (corpus_dir / source).read_text(encoding="utf-8")
+
+
+# -- building --------------------------------------------------------------------------------
+
+def test_build_app_builds_without_serving_or_opening_the_index(settings):
+    app = build_app(settings=settings)
+    assert not app.is_running
+    assert not settings.store_dir.exists()  # the engine is made on first use, not here
+    names = {fn.api_name for fn in app.fns.values() if fn.api_visibility == "public"}
+    assert names == {"respond", "clear", "status"}
+
+
+def test_examples_come_from_articles_in_the_served_corpus(tmp_path):
+    assert len(examples_for(BUNDLED)) == 5
+    assert examples_for(tmp_path) == []
+
+
+def test_login_needs_both_user_and_password(settings):
+    assert login_of(settings) is None
+    both = settings.model_copy(update={"ui_user": "ann", "ui_password": SecretStr("pw")})
+    assert login_of(both) == [("ann", "pw")]
+    with pytest.raises(ConfigError, match="NEWSQA_UI_PASSWORD"):
+        login_of(settings.model_copy(update={"ui_user": "ann"}))
+
+
+# -- served, with the fake engine --------------------------------------------------------------
+
+def test_answer_streams_into_the_chat_with_its_sources(page, fake):
+    chat = client(page)
+    job = chat.submit(message=TROOPS, api_name="/respond")
+    messages, sources, _ = job.result(timeout=30)
+    assert len(job.outputs()) >= 4  # placeholder, streamed pieces, final answer
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    assert text_of(messages[0]) == TROOPS
+    assert "two American troops" in text_of(messages[1]) and "[1]" in text_of(messages[1])
+    assert "Sources (1)" in sources and 'class="nq-marker">[1]' in sources
+    assert "two American troops" in marked(sources)[0]
+    assert_marks_are_file_spans(sources, BUNDLED)
+    assert chat.predict(api_name="/status").startswith("Backend: **fake** · 5 articles")
+
+
+def test_follow_up_sends_the_conversation_and_clear_forgets_it(page, fake):
+    chat = client(page)
+    _, _ = ask(chat, TROOPS)
+    messages, _ = ask(chat, "Who ambushed them?")
+    assert len(messages) == 4
+    assert fake.calls == [(TROOPS, []),
+                          ("Who ambushed them?", [(TROOPS, text_of(messages[1]))])]
+    cleared = chat.predict(api_name="/clear")
+    assert cleared[0] == [] and "Ask a question" in cleared[1]
+    ask(chat, ASSAD)
+    assert fake.calls[-1] == (ASSAD, [])
+
+
+def test_refused_answer_is_shown_with_closest_passages(page):
+    messages, sources = ask(client(page), "Quantum chromodynamics lattice results?")
+    assert text_of(messages[-1]).startswith("**The articles don't say.**")
+    assert "Closest passages" in sources and marked(sources)
+
+
+def test_engine_error_is_a_chat_message_and_the_next_question_works(page, fake):
+    chat = client(page)
+    fake.fail_next = LLMError("the LLM at http://127.0.0.1:9/v1 is unreachable: start it")
+    messages, sources = ask(chat, TROOPS)
+    assert text_of(messages[-1]) == (
+        "**Could not answer:** the LLM at http://127.0.0.1:9/v1 is unreachable: start it")
+    assert "No answer" in sources and "<mark>" not in sources
+    messages, sources = ask(chat, ASSAD)
+    assert len(messages) == 4 and "[1]" in text_of(messages[-1]) and marked(sources)
+    assert fake.calls[-1] == (ASSAD, [])  # the failed turn is not history
+
+
+def test_a_bug_in_the_engine_is_logged_and_the_page_says_so_briefly(page, fake, caplog):
+    fake.fail_next = KeyError("chunk-17")
+    messages, _ = ask(client(page), TROOPS)
+    assert text_of(messages[-1]) == (
+        "**Could not answer:** something went wrong inside newsqa (KeyError); "
+        "the details are in the server log")
+    assert "Traceback" in caplog.text or any(r.exc_info for r in caplog.records)
+
+
+def test_status_line_shows_what_is_wrong_with_the_index(settings):
+    class NoIndex(FakeEngine):
+        def status(self) -> dict:
+            raise IndexMissingError("no index yet: run `newsqa ingest`")
+
+    with served(NoIndex(BUNDLED), settings) as url:
+        status = client(url).predict(api_name="/status")
+        assert status == "**Not ready:** no index yet: run `newsqa ingest`"
+
+
+def test_sessions_answer_at_once_and_keep_separate_histories(page, fake):
+    fake.gate = threading.Barrier(2)  # each answer waits until both are in the engine
+    ann, bob = client(page), client(page)
+    jobs = [ann.submit(message=TROOPS, api_name="/respond"),
+            bob.submit(message=ASSAD, api_name="/respond")]
+    for job in jobs:
+        assert "[1]" in text_of(job.result(timeout=30)[0][-1])
+    fake.gate = None
+    ask(ann, "Who ambushed them?")
+    ask(bob, "Who ran it?")
+    histories = {question: [q for q, _ in history] for question, history in fake.calls[2:]}
+    assert histories == {"Who ambushed them?": [TROOPS], "Who ran it?": [ASSAD]}
+
+
+def test_login_is_required_when_configured(fake, settings):
+    locked = settings.model_copy(update={"ui_user": "ann", "ui_password": SecretStr("s3cret")})
+    with served(fake, locked) as url:
+        with pytest.raises(AuthenticationError, match="Please login"):
+            client(url)
+        messages, _ = ask(client(url, auth=("ann", "s3cret")), TROOPS)
+        assert "[1]" in text_of(messages[-1])
+
+
+def test_shared_engine_that_cannot_open_the_store_leaves_the_page_usable(settings):
+    from rag.ask import reset_engine
+
+    down = settings.model_copy(update={"chroma_host": "127.0.0.1", "chroma_port": free_port()})
+    reset_engine()
+    try:
+        with served(None, down) as url:  # no engine injected: the process's shared one
+            chat = client(url)
+            assert chat.predict(api_name="/status").startswith(
+                "**Not ready:** cannot reach the Chroma server at 127.0.0.1:")
+            messages, sources = ask(chat, ASSAD)
+            assert text_of(messages[-1]).startswith("**Could not answer:** cannot reach")
+            assert "chroma run" in text_of(messages[-1]) and "No answer" in sources
+            assert chat.predict(api_name="/clear")[0] == []
+    finally:
+        reset_engine()
+
+
+# -- served, with the real engine --------------------------------------------------------------
+
+def test_real_engine_answers_with_sources_and_follows_up(bundled_index):
+    from rag.ask import Engine
+
+    with served(Engine(bundled_index), bundled_index) as url:
+        chat = client(url)
+        assert "Backend: **extractive**" in chat.predict(api_name="/status")
+        messages, sources = ask(chat, ASSAD)
+        assert "December 2024" in text_of(messages[-1]) and "[1]" in text_of(messages[-1])
+        assert any("December 2024" in quote for quote in marked(sources))
+        assert_marks_are_file_spans(sources, bundled_index.corpus_dir)
+        ask(chat, TURKEY)
+        messages, sources = ask(chat, "When did he say it?")  # refused without the history
+        assert not text_of(messages[-1]).startswith("**The articles")
+        assert any("Hakan Fidan" in q and "Thursday" in q for q in marked(sources))
+
+
+def test_real_llm_failure_is_shown_and_the_next_question_works(bundled_index):
+    from rag.ask import Engine
+
+    with FakeOpenAI() as llm:
+        llm.script = [Reply(status=500), lambda body: Reply(
+            f"Assad's government was overthrown in December 2024 "
+            f"[{passage_number(body, 'December 2024')}].")]
+        settings = bundled_index.model_copy(update={
+            "llm": "openai", "openai_base_url": llm.base_url, "openai_model": "fake-model",
+            "openai_api_key": SecretStr("sk-test"), "openai_max_retries": 0})
+        with served(Engine(settings), settings) as url:
+            chat = client(url)
+            assert "Backend: **openai:fake-model**" in chat.predict(api_name="/status")
+            messages, sources = ask(chat, ASSAD)
+            assert text_of(messages[-1]).startswith("**Could not answer:**")
+            assert "No answer" in sources
+            messages, sources = ask(chat, ASSAD)
+            assert text_of(messages[-1]) == (
+                "Assad's government was overthrown in December 2024 [1].")
+            assert any("December 2024" in quote for quote in marked(sources))
+
+
+# -- `newsqa chat`: build the missing index, then serve -----------------------------------------
+
+def test_newsqa_chat_builds_the_missing_index_then_serves_with_a_login(tmp_path):
+    port = free_port()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "NEWSQA_CORPUS_DIR": str(BUNDLED),
+           "NEWSQA_STORE_DIR": str(tmp_path / "store"), "NEWSQA_UI_USER": "ann",
+           "NEWSQA_UI_PASSWORD": "s3cret", "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "rag.cli", "chat", "--port", str(port)]
+    with subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True) as server:
+        try:
+            log = wait_for_line(server, "Running on local URL")
+            assert "building the index" in log and f"http://127.0.0.1:{port}" in log
+            with pytest.raises(AuthenticationError):
+                client(f"http://127.0.0.1:{port}/")
+            chat = client(f"http://127.0.0.1:{port}/", auth=("ann", "s3cret"))
+            messages, sources = ask(chat, ASSAD)
+            assert "December 2024" in text_of(messages[-1]) and marked(sources)
+        finally:
+            server.terminate()
+
+
+def wait_for_line(process: subprocess.Popen, needle: str, timeout: float = 90) -> str:
+    """The process's output up to the first line containing `needle`."""
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: _read_until(process, needle, lines), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    assert lines and needle in lines[-1], "".join(lines)[-3000:]
+    return "".join(lines)
+
+
+def _read_until(process: subprocess.Popen, needle: str, lines: list[str]) -> None:
+    for line in process.stdout:
+        lines.append(line)
+        if needle in line:
+            return
+
+
+# -- gradio stays out of everything but the page ---------------------------------------------
+
+NO_GRADIO = """
+import json, sys
+from click.testing import CliRunner
+import rag
+from rag.cli import main
+results = [CliRunner().invoke(main, args) for args in (["stats"], ["ask", sys.argv[1]], ["--help"])]
+print(json.dumps({"codes": [r.exit_code for r in results], "outputs": [r.output for r in results],
+                  "loaded": sorted(m for m in sys.modules if m.split(".")[0] in
+                                   ("gradio", "gradio_client", "ui"))}))
+"""
+
+
+def test_rag_and_the_non_ui_cli_commands_never_import_gradio(bundled_index, tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+           "NEWSQA_CORPUS_DIR": str(bundled_index.corpus_dir),
+           "NEWSQA_STORE_DIR": str(bundled_index.store_dir)}
+    run = subprocess.run([sys.executable, "-c", NO_GRADIO, ASSAD], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120, check=True)
+    report = json.loads(run.stdout.splitlines()[-1])
+    assert report["codes"] == [0, 0, 0], report["outputs"]
+    assert "December 2024" in report["outputs"][1]
+    assert report["loaded"] == []

@@ -1,0 +1,106 @@
+"""The page in a real headless browser (Debian's chromium via Playwright), on the real
+engine over the bundled index: ask, watch the answer stream in, see the highlighted quote."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+from ui_fakes import served
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "artifacts"
+# Everything that would make chromium call home is off; the page is on loopback.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+ASSAD = "When was Assad's government overthrown?"
+TURKEY = "What did Turkey's foreign minister say about Aleppo?"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")
+    if not executable:
+        pytest.fail("the browser test needs Debian's chromium: run `apt-get install chromium` "
+                    "(as root; `make test` tries this itself)", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def page_url(bundled_index):
+    from rag.ask import Engine
+
+    with served(Engine(bundled_index), bundled_index) as url:
+        yield url
+
+
+@pytest.fixture
+def page(browser, page_url):
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    tab = context.new_page()
+    tab.goto(page_url)
+    yield tab
+    context.close()
+
+
+def ask(page, question: str) -> None:
+    box = page.locator("#nq-question textarea")
+    box.fill(question)
+    box.press("Enter")
+
+
+def screenshot(page, name: str) -> None:
+    """Once the page is idle (Gradio fades outputs while an event runs)."""
+    from playwright.sync_api import expect
+
+    expect(page.locator(".generating")).to_have_count(0, timeout=20_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / name, full_page=True)
+
+
+def last_answer(page):
+    return page.locator("#nq-chat .message-row.bot-row").last
+
+
+def test_question_streams_an_answer_and_the_sources_highlight_the_quote(page):
+    from playwright.sync_api import expect
+
+    expect(page.locator("#nq-status")).to_contain_text("Backend: extractive", timeout=20_000)
+    expect(page.locator("#nq-status")).to_contain_text("articles")
+    ask(page, ASSAD)
+    expect(last_answer(page)).to_contain_text("[1]", timeout=20_000)
+    expect(last_answer(page)).to_contain_text("December 2024")
+    quote = page.locator("#nq-sources .nq-source mark").first
+    expect(quote).to_contain_text("December 2024")
+    expect(page.locator("#nq-sources .nq-marker").first).to_have_text("[1]")
+    expect(page.locator("#nq-sources .nq-meta").first).to_contain_text(".txt")
+    screenshot(page, "ui-answer.png")
+
+
+def test_follow_up_refusal_and_clear_in_the_browser(page):
+    from playwright.sync_api import expect
+
+    ask(page, TURKEY)
+    expect(page.locator("#nq-sources .nq-question")).to_contain_text(TURKEY, timeout=20_000)
+    expect(page.locator("#nq-sources mark").first).to_be_visible()
+    ask(page, "When did he say it?")
+    expect(page.locator("#nq-sources .nq-question")).to_contain_text("When did he say it?",
+                                                                      timeout=20_000)
+    expect(page.locator("#nq-sources mark", has_text="Thursday").first).to_be_visible()
+    page.locator("#nq-question textarea").fill("What was the name of the gunman's mother?")
+    page.locator("#nq-ask-button").click()
+    expect(last_answer(page)).to_contain_text("The articles don't say", timeout=20_000)
+    expect(page.locator("#nq-sources")).to_contain_text("Closest passages")
+    screenshot(page, "ui-follow-up-refused.png")
+    page.locator("#nq-clear").click()
+    expect(page.locator("#nq-chat .message-row")).to_have_count(0)
+    expect(page.locator("#nq-sources")).to_contain_text("Ask a question")

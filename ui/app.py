@@ -1,0 +1,291 @@
+"""The Gradio chat page: `build_app()` builds it without serving (tests drive it),
+`launch()` builds the index when missing and serves it on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+import gradio as gr  # after rag.config, which ui/__init__.py imports: no network habits
+
+from rag.config import Settings, get_settings
+from rag.errors import ConfigError, NewsqaError
+from rag.types import Answer
+from ui import render
+from ui.style import CSS
+
+log = logging.getLogger(__name__)
+
+# Answers computed at once across all sessions. Gradio's default is 1 per event, which
+# would queue every visitor behind one another; the engine itself serialises only
+# what must be (one retrieval), and LLM calls wait on the network, not the CPU.
+MAX_CONCURRENT_ANSWERS = 8
+
+# Example questions written from the bundled articles, each with the file that answers it:
+# shown only when that file is in the corpus being served.
+EXAMPLES = [
+    ("How many American troops died in the Palmyra attack?", "000_d68abaf6e094f2ff.txt"),
+    ("When was Assad's government overthrown?", "000_d68abaf6e094f2ff.txt"),
+    ("Who is the commander of CENTCOM?", "002_7a285edda9df7335.txt"),
+    ("What did Syria join during al-Sharaa's visit to Washington?", "003_e7575791f94f3015.txt"),
+    ("Who did al-Sharaa send condolences to?", "001_d3167d0071582912.txt"),
+]
+
+
+class AnswerEngine(Protocol):
+    """What the page needs from rag.ask.Engine (tests inject fakes of the same shape)."""
+
+    def ask_stream(self, question: str, history: list[tuple[str, str]] | None = None,
+                   **options: Any) -> Iterator[str | Answer]: ...
+
+    def status(self) -> dict: ...
+
+
+@dataclass
+class Conversation:
+    """One browser session's chat (held in gr.State, so every visitor has their own):
+    the messages the Chatbot shows, and the (question, answer) turns the engine sees."""
+
+    messages: list[dict] = field(default_factory=list)
+    history: list[tuple[str, str]] = field(default_factory=list)
+
+
+def build_app(engine: AnswerEngine | None = None, settings: Settings | None = None) -> gr.Blocks:
+    """The chat page, not yet served. Without `engine`, the process's shared
+    rag.ask engine is created on first use, so building never touches the index."""
+    settings = settings or get_settings()
+    engine_of = _engine_provider(engine, settings)
+    texts = SourceTexts(settings.corpus_dir)
+    with gr.Blocks(title="newsqa: ask the news articles") as app:
+        conversation = gr.State(Conversation())
+        status = _header()
+        chat, question, ask_button, clear_button, sources = _layout(settings)
+
+        def respond(message: str, state: Conversation):
+            yield from answer_turn(engine_of, texts, message, state)
+
+        def clear(state: Conversation):
+            return [], Conversation(), render.empty_sources_html(), ""
+
+        def show_status() -> str:
+            return status_line(engine_of)
+
+        events = {"fn": respond, "inputs": [question, conversation],
+                  "outputs": [chat, conversation, sources, question],
+                  "concurrency_limit": MAX_CONCURRENT_ANSWERS}
+        question.submit(api_name="respond", **events)
+        ask_button.click(api_visibility="private", **events)
+        clear_button.click(clear, inputs=[conversation],
+                           outputs=[chat, conversation, sources, question], api_name="clear")
+        # The Chatbot's own trash icon must forget the history too, not just the bubbles.
+        chat.clear(clear, inputs=[conversation],
+                   outputs=[chat, conversation, sources, question], api_visibility="private")
+        app.load(show_status, outputs=[status], api_name="status")
+    return app
+
+
+def _engine_provider(engine: AnswerEngine | None, settings: Settings):
+    if engine is not None:
+        return lambda: engine
+
+    def shared_engine() -> AnswerEngine:
+        from rag.ask import get_engine  # loads chromadb & the model: only when first asked
+
+        return get_engine(settings)
+
+    return shared_engine
+
+
+def _header() -> gr.Markdown:
+    with gr.Row(elem_id="nq-header"):
+        gr.Markdown("## newsqa\nAnswers come only from the articles, and every claim "
+                    "points to the passage it rests on.", elem_id="nq-title")
+        return gr.Markdown("Loading status…", elem_id="nq-status")
+
+
+def _layout(settings: Settings):
+    with gr.Row(equal_height=False, elem_id="nq-main"):
+        with gr.Column(scale=3, min_width=420):
+            chat = gr.Chatbot(
+                elem_id="nq-chat", height=540, show_label=False, feedback_options=None,
+                latex_delimiters=[],  # "$5 and $6" in news text is money, not maths
+                buttons=["copy"], placeholder="Ask a question about the news articles.",
+            )
+            with gr.Row(elem_id="nq-ask"):
+                question = gr.Textbox(
+                    elem_id="nq-question", show_label=False, scale=6, autofocus=True,
+                    container=False,
+                    placeholder="Ask about the articles, e.g. who said what, when, how many…",
+                )
+                ask_button = gr.Button("Ask", variant="primary", scale=1, min_width=80,
+                                       elem_id="nq-ask-button")
+                clear_button = gr.Button("Clear", variant="secondary", scale=1, min_width=80,
+                                         elem_id="nq-clear")
+            examples = examples_for(settings.corpus_dir)
+            if examples:
+                gr.Examples([[q] for q in examples], inputs=[question], label="Examples")
+        with gr.Column(scale=2, min_width=360):
+            sources = gr.HTML(render.empty_sources_html(), elem_id="nq-sources")
+    return chat, question, ask_button, clear_button, sources
+
+
+def examples_for(corpus_dir: Path) -> list[str]:
+    """The example questions whose answering article is in the served corpus."""
+    return [question for question, source in EXAMPLES if (Path(corpus_dir) / source).is_file()]
+
+
+def answer_turn(engine_of, texts: SourceTexts, message: str, state: Conversation):
+    """One question: stream the answer into the chat, then show its sources.
+
+    Yields (chat messages, conversation, sources html, question box) updates. A
+    NewsqaError becomes a readable message in the chat; the conversation stays usable.
+    """
+    question = (message or "").strip()
+    if not question:
+        yield state.messages, state, gr.skip(), ""
+        return
+    convo = copy.deepcopy(state)  # the session's state is only replaced, never mutated
+    convo.messages += [_message("user", question), _message("assistant", "…")]
+    yield convo.messages, convo, render.pending_sources_html(question), ""
+    try:
+        answer = yield from _stream_answer(engine_of(), question, convo)
+    except Exception as error:  # noqa: BLE001 (each kind is logged in _show_error)
+        yield _show_error(convo, question, error)
+        return
+    convo.messages[-1] = _message("assistant", render.answer_markdown(answer))
+    convo.history.append((question, answer.text))
+    panel = render.sources_html(answer, texts.for_answer(answer), question)
+    yield convo.messages, convo, panel, gr.skip()
+
+
+def _stream_answer(engine: AnswerEngine, question: str, convo: Conversation):
+    """Shows the text as it arrives; returns the final Answer."""
+    streamed = ""
+    for piece in engine.ask_stream(question, history=list(convo.history)):
+        if isinstance(piece, Answer):
+            return piece
+        streamed += piece
+        convo.messages[-1] = _message("assistant", render.streaming_markdown(streamed))
+        yield convo.messages, convo, gr.skip(), gr.skip()
+    raise RuntimeError("the engine's stream ended without an Answer")
+
+
+def _show_error(convo: Conversation, question: str, error: Exception):
+    """The failed turn as a chat message (not kept in the history). Our own errors say
+    what to do; anything else is a bug: its traceback goes to the log, not the page."""
+    if isinstance(error, NewsqaError):
+        log.info("not answered: %s", error)
+    else:
+        log.exception("answering %r failed", question)
+        error = RuntimeError(f"something went wrong inside newsqa ({type(error).__name__}); "
+                             "the details are in the server log")
+    convo.messages[-1] = _message("assistant", render.error_markdown(error))
+    return convo.messages, convo, render.failed_sources_html(error), gr.skip()
+
+
+def _message(role: str, content: str) -> dict:
+    return {"role": role, "content": content}
+
+
+def status_line(engine_of) -> str:
+    """Backend and corpus size, or what is wrong with the index."""
+    try:
+        return render.status_markdown(engine_of().status())
+    except NewsqaError as error:
+        return render.status_error_markdown(error)
+
+
+class SourceTexts:
+    """The decoded text of corpus files (what citation offsets index into), cached
+    per file version; only files inside the corpus dir are read."""
+
+    def __init__(self, corpus_dir: Path):
+        self.corpus_dir = Path(corpus_dir).resolve()
+
+    def for_answer(self, answer: Answer) -> dict[str, str]:
+        found = {c.source: self.text_of(c.source) for c in answer.citations}
+        return {source: text for source, text in found.items() if text is not None}
+
+    def text_of(self, source: str) -> str | None:
+        path = (self.corpus_dir / source).resolve()
+        if not path.is_relative_to(self.corpus_dir) or not path.is_file():
+            return None
+        stat = path.stat()
+        return _decoded_text(path, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=64)
+def _decoded_text(path: Path, mtime_ns: int, size: int) -> str | None:
+    # The reader's decoding (UTF-8, or its reported fallbacks), so the offsets line up.
+    from index.reader import decode
+
+    text, _problems = decode(path.read_bytes(), path.name)
+    return text
+
+
+def serve(app: gr.Blocks, settings: Settings, *, host: str | None = None,
+          port: int | None = None, block: bool = True) -> str:
+    """Serve a built page; returns its local URL (after the server stops when `block`)."""
+    host = host or settings.ui_host
+    auth = login_of(settings)
+    if not auth and not _is_loopback(host):
+        log.warning("serving on %s without a login: anyone who can reach it can ask; "
+                    "set NEWSQA_UI_USER and NEWSQA_UI_PASSWORD for one", host)
+    _, url, _ = app.launch(
+        server_name=host, server_port=port or settings.ui_port, share=False, auth=auth,
+        prevent_thread_lock=not block, quiet=not block, run_history=False,
+        footer_links=["api"], theme=theme(), css=CSS,
+    )
+    return url
+
+
+def login_of(settings: Settings) -> list[tuple[str, str]] | None:
+    """Gradio auth when both NEWSQA_UI_USER and NEWSQA_UI_PASSWORD are set."""
+    user, password = settings.ui_user, settings.ui_password
+    if not user and not password:
+        return None
+    if not (user and password):
+        raise ConfigError("set both NEWSQA_UI_USER and NEWSQA_UI_PASSWORD to turn on the login, "
+                          "or neither")
+    return [(user, password.get_secret_value())]
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def theme() -> gr.themes.Base:
+    return gr.themes.Default(primary_hue="indigo", neutral_hue="slate")
+
+
+def launch(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    """Build the index if there is none (progress in the terminal), then serve the page."""
+    from index.ingest import ensure_index
+
+    login_of(settings)  # a half-configured login fails now, not after building the index
+    ensure_index(settings)
+    app = build_app(settings=settings)
+    _warm_up(settings)
+    serve(app, settings, host=host, port=port)
+
+
+def _warm_up(settings: Settings) -> None:
+    # Open the store and load the model before the first visitor asks; a problem here
+    # is logged and then shown on the page, which stays up.
+    from rag.ask import get_engine
+
+    try:
+        status = render.status_markdown(get_engine(settings).status())
+        log.info("ready: %s", status.replace("**", ""))
+    except NewsqaError as error:
+        log.warning("%s", error)

@@ -1,0 +1,198 @@
+"""Pure rendering for the chat page: an Answer as chat Markdown, its citations as the
+Sources panel's HTML (the quoted span highlighted at its exact offsets), the status line.
+
+No gradio here, no I/O: the caller passes the source files' text, so every function is
+unit-testable on plain strings.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+
+from rag.types import Answer, Citation
+
+# Characters of article text shown on each side of a quote, at most.
+CONTEXT_CHARS = 320
+ELLIPSIS = "…"
+REFUSAL = "The articles don't say."
+
+
+def answer_markdown(answer: Answer) -> str:
+    """The chat bubble for an answer: its text (HTML escaped, Markdown and [n] kept),
+    marked as not-in-the-articles when refused, and a warning for unsupported sentences.
+
+    >>> answer_markdown(Answer(text="Two troops died [1]."))
+    'Two troops died [1].'
+    """
+    text = html.escape(answer.text.strip(), quote=False)
+    parts = [_refusal_markdown(text) if answer.refused else text]
+    if answer.unsupported:
+        quoted = "; ".join(f"“{html.escape(s, quote=False)}”" for s in answer.unsupported)
+        parts.append(f"> **Check before relying on it**, not found in the cited passages: {quoted}")
+    return "\n\n".join(parts)
+
+
+def _refusal_markdown(text: str) -> str:
+    # Say it plainly, once, whatever the backend's own wording.
+    lead = REFUSAL.rstrip(".")
+    rest = text[len(lead):].lstrip(" .:,") if text.lower().startswith(lead.lower()) else text
+    return f"**{REFUSAL}** {rest}".strip()
+
+
+def streaming_markdown(text: str) -> str:
+    """Text still arriving, with a cursor so it reads as unfinished."""
+    return html.escape(text, quote=False) + " ▍"
+
+
+def error_markdown(error: Exception) -> str:
+    """An error as a chat bubble: the project's own message says what to do."""
+    return f"**Could not answer:** {html.escape(str(error), quote=False)}"
+
+
+def passage_bounds(text: str, start: int, end: int,
+                   context: int = CONTEXT_CHARS) -> tuple[int, int]:
+    """The span of `text` to show around the quote text[start:end]: out to the paragraph's
+    edges when they are within `context` characters, else cut at a word boundary.
+
+    >>> passage_bounds("Intro.\\nTwo troops died. More.\\nNext", 7, 23, context=100)
+    (7, 29)
+    """
+    lo = text.rfind("\n", max(0, start - context), start)
+    lo = lo + 1 if lo != -1 else _word_edge_before(text, start, context)
+    hi = text.find("\n", end, end + context)
+    hi = hi if hi != -1 else _word_edge_after(text, end, context)
+    return lo, hi
+
+
+def _word_edge_before(text: str, start: int, context: int) -> int:
+    limit = max(0, start - context)
+    if limit == 0:
+        return 0
+    space = text.find(" ", limit, start)
+    return space + 1 if space != -1 else limit
+
+
+def _word_edge_after(text: str, end: int, context: int) -> int:
+    limit = min(len(text), end + context)
+    if limit == len(text):
+        return limit
+    space = text.rfind(" ", end, limit)
+    return space if space != -1 else limit
+
+
+def highlight_passage(text: str, start: int, end: int, context: int = CONTEXT_CHARS) -> str:
+    """HTML of the passage around text[start:end] with exactly that span in <mark>;
+    the article text is escaped, so markup inside an article shows as text."""
+    lo, hi = passage_bounds(text, start, end, context)
+    before = (ELLIPSIS if lo > 0 and text[lo - 1] != "\n" else "") + text[lo:start]
+    after = text[end:hi] + (ELLIPSIS if hi < len(text) and text[hi] != "\n" else "")
+    return f"{_escape(before)}<mark>{_escape(text[start:end])}</mark>{_escape(after)}"
+
+
+def _escape(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def citation_html(citation: Citation, file_text: str | None) -> str:
+    """One Sources entry: number, title, outlet, date, file, and the highlighted passage.
+
+    When the file's text is unknown or no longer matches the offsets (the file changed
+    since indexing), only the quote is shown, with a note saying so.
+    """
+    title = (_escape(citation.title) if citation.title
+             else '<span class="nq-untitled">Untitled article</span>')
+    meta = " · ".join(
+        _escape(part)
+        for part in (citation.outlet, citation.published or "date unknown", citation.source)
+        if part
+    )
+    return (
+        f'<article class="nq-source" id="nq-source-{citation.marker}">'
+        f'<header><span class="nq-marker">[{citation.marker}]</span> '
+        f'<span class="nq-title">{title}</span></header>'
+        f'<div class="nq-meta">{meta}</div>'
+        f"{_passage_block(citation, file_text)}</article>"
+    )
+
+
+def _passage_block(citation: Citation, file_text: str | None) -> str:
+    if file_text is not None and file_text[citation.start : citation.end] == citation.quote:
+        passage = highlight_passage(file_text, citation.start, citation.end)
+        return f'<blockquote class="nq-passage">{passage}</blockquote>'
+    note = ('<div class="nq-note">The file changed since it was indexed; '
+            "showing the quote only.</div>")
+    quote = f"<mark>{_escape(citation.quote)}</mark>"
+    return f'<blockquote class="nq-passage">{quote}</blockquote>{note}'
+
+
+def sources_html(answer: Answer, file_texts: Mapping[str, str], question: str | None = None) -> str:
+    """The Sources panel for one answer; entries are numbered like the answer's markers.
+
+    `file_texts` maps a citation's `source` to the file's decoded text (the text the
+    offsets index into); missing files fall back to the quote alone.
+    """
+    citations = sorted(answer.citations, key=lambda c: c.marker)
+    head = _sources_heading(answer, question, len(citations))
+    if not citations:
+        return _panel(head + '<p class="nq-empty">No passage came close to the question.</p>')
+    entries = "".join(citation_html(c, file_texts.get(c.source)) for c in citations)
+    return _panel(head + entries)
+
+
+def _sources_heading(answer: Answer, question: str | None, count: int) -> str:
+    asked = f'<div class="nq-question">“{_escape(question)}”</div>' if question else ""
+    if answer.refused:
+        label = "Closest passages"
+        note = ('<p class="nq-refused">The articles don\'t say. These passages came closest, '
+                "but do not answer the question.</p>")
+    else:
+        label = f"Sources ({count})"
+        note = ""
+    took = answer.timings.retrieval_ms + answer.timings.generation_ms
+    timing = f"{answer.backend} · {took:.0f} ms"
+    return f'<h3>{label}</h3>{asked}<div class="nq-timing">{_escape(timing)}</div>{note}'
+
+
+def empty_sources_html() -> str:
+    """The panel before any question."""
+    return _panel(
+        "<h3>Sources</h3><p class=\"nq-empty\">Ask a question: the passages each answer "
+        "rests on appear here, with the quoted words highlighted.</p>"
+    )
+
+
+def pending_sources_html(question: str) -> str:
+    """The panel while an answer is being found."""
+    return _panel(f'<h3>Sources</h3><div class="nq-question">“{_escape(question)}”</div>'
+                  '<p class="nq-empty">Searching the articles…</p>')
+
+
+def failed_sources_html(error: Exception) -> str:
+    """The panel after an error: no sources, and the message again."""
+    return _panel(f'<h3>Sources</h3><p class="nq-error">No answer: {_escape(str(error))}</p>')
+
+
+def _panel(inner: str) -> str:
+    return f'<section class="nq-sources">{inner}</section>'
+
+
+def status_markdown(status: Mapping[str, object]) -> str:
+    """The status line: backend, and the corpus size and recency.
+
+    >>> status_markdown({"backend": "extractive", "articles": 6, "chunks": 40,
+    ...                  "newest": "2026-01-10"})
+    'Backend: **extractive** · 6 articles · 40 chunks · newest article 2026-01-10'
+    """
+    parts = [
+        f"Backend: **{status.get('backend', 'unknown')}**",
+        f"{status.get('articles', '?')} articles",
+        f"{status.get('chunks', '?')} chunks",
+        f"newest article {status.get('newest') or 'undated'}",
+    ]
+    return " · ".join(parts)
+
+
+def status_error_markdown(error: Exception) -> str:
+    """The status line when the engine cannot report (index missing, store down, ...)."""
+    return f"**Not ready:** {html.escape(str(error), quote=False)}"
