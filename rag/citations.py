@@ -20,6 +20,7 @@ def cite(marker: int, chunk: Chunk, start: int, end: int, score: float = 0.0) ->
         article_id=chunk.article_id,
         title=chunk.title,
         published=chunk.published,
+        date_text=chunk.date_text,
         outlet=chunk.outlet,
         quote=chunk.text[start - chunk.start:end - chunk.start],
         start=start,

@@ -24,7 +24,7 @@ def format_answer_plain(answer: Answer) -> str:
 def format_citation(citation: Citation) -> str:
     """[n] Title (date) -- file:start-end, then the quote, indented."""
     head = f"[{citation.marker}] {citation.title or 'untitled'}"
-    head += f" ({citation.published or 'undated'})"
+    head += f" ({citation.date_label})"
     head += f" -- {citation.source}:{citation.start}-{citation.end}"
     quote = textwrap.fill(f"\u201c{citation.quote}\u201d", WIDTH, initial_indent="    ",
                           subsequent_indent="    ")

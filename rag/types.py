@@ -17,11 +17,21 @@ class Citation(BaseModel):
     article_id: str
     title: str | None = None
     published: str | None = None  # ISO date, or None when the article gives none
+    date_text: str | None = None  # the date as the article writes it (may lack a year)
     outlet: str | None = None
     quote: str
     start: int
     end: int
     score: float = 0.0
+
+    @property
+    def date_label(self) -> str:
+        """The date to show: ISO when known, else as written (flagged), else 'date unknown'."""
+        if self.published:
+            return self.published
+        if self.date_text:
+            return f"{self.date_text} (year not given)"
+        return "date unknown"
 
 
 class Timings(BaseModel):

@@ -88,3 +88,13 @@ def test_cli_shows_llm_errors_as_one_line(fresh_env, monkeypatch):
     result = CliRunner().invoke(main, ["ask", ASSAD])
     assert result.exit_code == 2
     assert "OPENAI_API_KEY" in result.output and "Traceback" not in result.output
+
+
+def test_citations_carry_the_date_as_written_when_its_year_is_unknown(bundled_index):
+    from rag.ask import Engine
+
+    answer = Engine(bundled_index).ask("Who is Syria's Minister of Information?")
+    cited = [c for c in answer.citations if c.source.startswith("003_")]
+    assert cited and cited[0].published is None
+    assert cited[0].date_text == "11:21 AM on Tuesday, November 11"
+    assert "(year not given)" in format_answer_plain(answer)

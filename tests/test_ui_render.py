@@ -141,3 +141,9 @@ def test_error_and_status_lines():
     assert render.status_markdown(status) == (
         "Backend: **extractive** · 6 articles · 41 chunks · newest article 2026-01-10")
     assert "newest article undated" in render.status_markdown(status | {"newest": None})
+
+
+def test_a_date_without_a_year_is_shown_as_written_and_flagged():
+    undated = citation(published=None, date_text="11:21 AM on Tuesday, November 11")
+    panel = render.citation_html(undated, TEXT)
+    assert "11:21 AM on Tuesday, November 11 (year not given)" in panel

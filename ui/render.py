@@ -104,7 +104,7 @@ def citation_html(citation: Citation, file_text: str | None) -> str:
              else '<span class="nq-untitled">Untitled article</span>')
     meta = " · ".join(
         _escape(part)
-        for part in (citation.outlet, citation.published or "date unknown", citation.source)
+        for part in (citation.outlet, citation.date_label, citation.source)
         if part
     )
     return (
