@@ -50,7 +50,7 @@ def _loopback_only():
 def _clean_env(monkeypatch, tmp_path):
     """No setting leaks in from the developer's shell or .env."""
     for name in list(os.environ):
-        if name.startswith("NEWSQA_") or name.startswith("OPENAI_"):
+        if name.startswith(("NEWSQA_", "OPENAI_")):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)  # so a stray .env in the repo is not read
     from rag.config import get_settings
