@@ -159,6 +159,20 @@ def numbers(text: str) -> set[str]:
     return found
 
 
+_SMALL_NUMBERS = """zero one two three four five six seven eight nine ten eleven twelve
+    thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty"""
+_DIGITS_OF = {word: str(value) for value, word in enumerate(_SMALL_NUMBERS.split())}
+
+
+def number_value(number: str) -> str:
+    """One of numbers() made comparable: "four" -> "4", "140,000" -> "140000"."""
+    return _DIGITS_OF.get(number, number).replace(",", "")
+
+
+def number_values(text: str) -> set[str]:
+    return {number_value(n) for n in numbers(text)}
+
+
 def number_heads(text: str) -> list[str]:
     """Stems of the words after each number: "two American troops" -> ["america", "troop"]."""
     tokens = words(text)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from rag.answer_types import _MONTHS, AnswerType, number_heads, numbers
+from rag.answer_types import _MONTHS, AnswerType, number_heads, number_value, numbers
 from rag.terms import terms, words
 
 # ", and which ..." / " and has it ...": a second question joined to the first.
@@ -29,9 +29,6 @@ _FUTURE_SENTENCE = re.compile(
     r"|scheduled|intends?|aims?|next|upcoming|soon|deadline|by the end)\b",
     re.IGNORECASE,
 )
-_SMALL_NUMBERS = """zero one two three four five six seven eight nine ten eleven twelve
-    thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty"""
-_NUMBER_VALUES = {w: str(i) for i, w in enumerate(_SMALL_NUMBERS.split())}
 _YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
 _MONTH = re.compile(rf"\b({_MONTHS})\b", re.IGNORECASE)
 _DAY = re.compile(rf"\b(?P<before>\d{{1,2}})\s+(?:{_MONTHS})\b"
@@ -81,7 +78,7 @@ def counted(sentence: str, question: str) -> set[str]:
     noun = terms(lowered.split("how many", 1)[1])[:1] if "how many" in lowered else []
     if not noun:
         return set()
-    return {_NUMBER_VALUES.get(n, n.replace(",", "")) for n in numbers(sentence) - numbers(question)
+    return {number_value(n) for n in numbers(sentence) - numbers(question)
             if not _YEAR.fullmatch(n) and noun[0] in number_heads(_from(sentence, n))}
 
 

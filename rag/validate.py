@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from rag.answer_types import names, numbers
+from rag.answer_types import names, number_values, numbers
 from rag.citations import cite
 from rag.retrieve import Hit
 from rag.sentences import split_sentences
@@ -26,9 +26,6 @@ _REFUSALS = re.compile(
     r"|passages (don't|do not) (say|contain|mention)",
     re.IGNORECASE,
 )
-_SMALL_NUMBERS = """zero one two three four five six seven eight nine ten eleven twelve
-    thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty"""
-_NUMBER_WORDS = {w: str(i) for i, w in enumerate(_SMALL_NUMBERS.split())}
 
 
 @dataclass
@@ -104,12 +101,12 @@ def quote_passage(marker: int, passage: int, hit: Hit, claims: list[Claim]) -> C
 
 def best_span(passage: str, claim: str) -> tuple[int, int]:
     """(start, end) in `passage` of its sentence sharing most terms and numbers with `claim`."""
-    wanted = set(terms(claim)) | _normal_numbers(claim)
+    wanted = set(terms(claim)) | number_values(claim)
     spans = split_sentences(passage) or [(0, len(passage))]
 
     def overlap(span: tuple[int, int]) -> int:
         text = passage[span[0]:span[1]]
-        return len(wanted & (set(terms(text)) | _normal_numbers(text)))
+        return len(wanted & (set(terms(text)) | number_values(text)))
 
     return max(spans, key=lambda span: (overlap(span), -span[0]))
 
@@ -119,13 +116,9 @@ def supported(claim: Claim, hits: list[Hit]) -> bool:
     cited = [hits[p].chunk.text for p in claim.passages]
     if not cited:
         return not (numbers(claim.text) or names(claim.text))
-    passage_numbers = set().union(*(_normal_numbers(t) for t in cited))
+    passage_numbers = set().union(*(number_values(t) for t in cited))
     passage_words = set().union(*(words(t) for t in cited))
-    if not _normal_numbers(claim.text) <= passage_numbers:
+    if not number_values(claim.text) <= passage_numbers:
         return False
     return all(set(words(name)) <= passage_words for name in names(claim.text))
 
-
-def _normal_numbers(text: str) -> set[str]:
-    """Numbers with small number words as digits and thousands commas dropped."""
-    return {_NUMBER_WORDS.get(n, n).replace(",", "") for n in numbers(text)}
