@@ -24,6 +24,7 @@ from rag.types import Answer, Filters, Timings
 log = logging.getLogger(__name__)
 
 History = list[tuple[str, str]] | None
+FiltersArg = Filters | dict | None  # a dict is read as Filters, e.g. {"since": "2025-01-01"}
 
 
 class Engine:
@@ -60,7 +61,7 @@ class Engine:
         return self.settings.answer_backend
 
     def ask(self, question: str, history: History = None, *, top_k: int | None = None,
-            filters: Filters | None = None) -> Answer:
+            filters: FiltersArg = None) -> Answer:
         """The Answer to `question` (with `history`: earlier (user, assistant) turns)."""
         answer = None
         for piece in self.ask_stream(question, history, top_k=top_k, filters=filters):
@@ -69,7 +70,7 @@ class Engine:
         return answer
 
     def ask_stream(self, question: str, history: History = None, *, top_k: int | None = None,
-                   filters: Filters | None = None) -> Iterator[str | Answer]:
+                   filters: FiltersArg = None) -> Iterator[str | Answer]:
         """Yields text pieces as they are generated, then the final validated Answer."""
         started = time.perf_counter()
         query = self.standalone(asked_part(question), history or [])
@@ -106,7 +107,9 @@ class Engine:
         return rule_rewrite(question, history)
 
     def retrieve(self, query: str, top_k: int | None = None,
-                 filters: Filters | None = None) -> Retrieval:
+                 filters: FiltersArg = None) -> Retrieval:
+        if isinstance(filters, dict):
+            filters = Filters.model_validate(filters)
         self.retriever.refresh()
         return self.retriever.retrieve(query, top_k or self.settings.top_k, filters)
 
@@ -147,12 +150,12 @@ def reset_engine() -> None:
 
 
 def ask(question: str, history: History = None, *, top_k: int | None = None,
-        filters: Filters | None = None) -> Answer:
+        filters: FiltersArg = None) -> Answer:
     """Answer `question` from the articles; every citation's quote is an exact file span."""
     return get_engine().ask(question, history, top_k=top_k, filters=filters)
 
 
 def ask_stream(question: str, history: History = None, *, top_k: int | None = None,
-               filters: Filters | None = None) -> Iterator[str | Answer]:
+               filters: FiltersArg = None) -> Iterator[str | Answer]:
     """Like ask(), streamed: text pieces, then the final Answer."""
     yield from get_engine().ask_stream(question, history, top_k=top_k, filters=filters)

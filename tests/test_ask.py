@@ -98,3 +98,13 @@ def test_citations_carry_the_date_as_written_when_its_year_is_unknown(bundled_in
     assert cited and cited[0].published is None
     assert cited[0].date_text == "11:21 AM on Tuesday, November 11"
     assert "(year not given)" in format_answer_plain(answer)
+
+
+def test_filters_may_be_given_as_a_plain_dict(bundled_index):
+    from rag.ask import Engine
+
+    engine = Engine(bundled_index)
+    answer = engine.ask("Who carried out the airstrikes?", filters={"until": "2021-12-31"})
+    assert answer.citations and all(c.published == "2021-06-29" for c in answer.citations)
+    dated = engine.retrieve("Aleppo fighting", filters={"since": "2026-01-01"})
+    assert dated.hits and all(h.chunk.published == "2026-01-10" for h in dated.hits)
