@@ -17,6 +17,7 @@ from pathlib import Path
 
 from index.chunker import chunk_article
 from index.embedder import Embedder, load_tokenizer, make_embedder
+from index.lock import ingest_lock
 from index.reader import SUPPORTED, read_file, source_name
 from index.store import Store, drop_index, open_store
 from index.types import Chunk, Problem
@@ -26,7 +27,8 @@ from rag.errors import IndexMissingError
 log = logging.getLogger(__name__)
 
 READER_VERSION = 1  # bump when reading/chunking changes, so every file is chunked again
-FLUSH_BATCHES = 16  # model batches embedded and stored together (across files)
+FLUSH_BATCHES = 4  # embed_batch-sized groups embedded and stored together (across files):
+# enough to sort by length and fill Chroma writes; few enough for a smooth progress bar
 
 
 @dataclass
@@ -91,14 +93,30 @@ class _Batch:
 def ingest(settings: Settings, paths: list[Path] | None = None, rebuild: bool = False,
            progress: bool = True, embedder: Embedder | None = None) -> IngestReport:
     """Index the corpus dir (or just `paths`); see the module docstring for the guarantees.
-    Files removed from the corpus lose their chunks only on a whole-corpus run."""
-    began = time.perf_counter()
+
+    Files removed from the corpus lose their chunks only on a whole-corpus run. A file
+    given in `paths` from outside the corpus dir is stored under its absolute path and
+    kept: later whole-corpus runs re-check it (refreshed when it changed) and remove it
+    only once it is gone from disk. Raises StoreError while another ingest writes the
+    same local store (a lock file in the store dir; one left by a killed run is ignored).
+    """
     embedder = embedder or make_embedder(settings)
+    if settings.chroma_host:  # a Chroma server serialises writes itself
+        return _ingest(settings, paths, rebuild, progress, embedder)
+    with ingest_lock(settings.store_dir):
+        return _ingest(settings, paths, rebuild, progress, embedder)
+
+
+def _ingest(settings: Settings, paths: list[Path] | None, rebuild: bool, progress: bool,
+            embedder: Embedder) -> IngestReport:
+    began = time.perf_counter()
     if rebuild:
         drop_index(settings)
     store = open_store(settings, embedder, create=True)
     run = _Run(settings, store, embedder)
     files = collect_files(paths or [settings.corpus_dir])
+    if paths is None:
+        files += run.outside_files()
     run.report.files = len(files)
     run.add_files(files, progress)
     if paths is None:
@@ -121,19 +139,27 @@ class _Run:
         self.batch = _Batch()
         self.pending: Future | None = None
 
+    def outside_files(self) -> list[Path]:
+        """Files stored earlier from outside the corpus dir that still exist on disk."""
+        sources = set(self.stored) | set(self.manifest)
+        return sorted(Path(s) for s in sources if Path(s).is_absolute() and Path(s).is_file())
+
     def add_files(self, files: list[Path], progress: bool) -> None:
         from tqdm import tqdm
 
-        bar = tqdm(files, desc="ingest", unit="file", disable=not progress or not files)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer") as writer:
+        with (tqdm(total=len(files), desc="ingest", unit="file",
+                   disable=not progress or not files) as bar,
+              ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer") as writer):
             self.writer = writer
-            for path in bar:
+            for path in files:
                 self.add_file(path)
                 if len(self.batch) >= FLUSH_BATCHES * self.settings.embed_batch:
                     self.flush()
                 bar.set_postfix(chunks=self.report.chunks_added, refresh=False)
+                bar.update()
             self.flush()
             self._wait_for_writes()
+            bar.set_postfix(chunks=self.report.chunks_added)  # the final count, shown on close
 
     def add_file(self, path: Path) -> None:
         source = source_name(path, self.settings.corpus_dir)
@@ -143,7 +169,7 @@ class _Run:
             self.report.files_unchanged += 1
             self.report.chunks_unchanged += len(self.stored.get(source, ()))
             return
-        chunks = self._read_chunks(path, source)
+        chunks = self._read_chunks(path, source, data)
         if chunks is None:  # unreadable now: whatever it held before is stale
             self._forget(source)
             return
@@ -154,8 +180,9 @@ class _Run:
     def _max_bytes(self) -> int:
         return int(self.settings.max_file_mb * 1024 * 1024)
 
-    def _read_chunks(self, path: Path, source: str) -> list[Chunk] | None:
-        result = read_file(path, self.settings.corpus_dir, max_bytes=self._max_bytes)
+    def _read_chunks(self, path: Path, source: str, data: bytes) -> list[Chunk] | None:
+        result = read_file(path, self.settings.corpus_dir, max_bytes=self._max_bytes,
+                           data=data or None)
         for problem in result.problems:
             (self.report.skipped if problem.skipped else self.report.notes).append(problem)
         if not result.articles:

@@ -28,8 +28,10 @@ def source_name(path: Path, corpus_dir: Path) -> str:
         return path.as_posix()
 
 
-def read_file(path: Path, corpus_dir: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ReadResult:
-    """Articles of one file, or the problems that kept it out.
+def read_file(path: Path, corpus_dir: Path, *, max_bytes: int = DEFAULT_MAX_BYTES,
+              data: bytes | None = None) -> ReadResult:
+    """Articles of one file, or the problems that kept it out. `data` is the file's
+    content when the caller has already read it (ingest does, for the fingerprint).
 
     >>> read_file(Path("data/articles/004_94450483d03d6010.txt"), Path("data/articles"))
     ... # doctest: +SKIP
@@ -39,7 +41,8 @@ def read_file(path: Path, corpus_dir: Path, *, max_bytes: int = DEFAULT_MAX_BYTE
     problem = _check_size(Path(path), source, max_bytes)
     if problem:
         return ReadResult(problems=[problem])
-    data = Path(path).read_bytes()
+    if data is None:
+        data = Path(path).read_bytes()
     text, problems = decode(data, source)
     if text is None:
         return ReadResult(problems=problems)

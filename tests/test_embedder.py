@@ -163,3 +163,48 @@ def test_openai_embedder_error_is_user_facing(tmp_path, fake_openai):
 def test_openai_embedder_needs_a_key(tmp_path):
     with pytest.raises(ConfigError, match="NEWSQA_OPENAI_API_KEY"):
         OpenAIEmbedder(make_settings(tmp_path, embedder="openai"))
+
+
+class _RecordingSession:
+    """Delegates to the real ORT session and records the shape of every batch."""
+
+    def __init__(self, session) -> None:
+        self.session, self.shapes = session, []
+
+    def run(self, outputs, feeds):
+        self.shapes.append(feeds["input_ids"].shape)
+        return self.session.run(outputs, feeds)
+
+
+def test_minilm_batches_stay_within_the_token_budget(minilm, monkeypatch):
+    recorder = _RecordingSession(minilm.session)
+    monkeypatch.setattr(minilm, "session", recorder)
+    texts = ["word " * n for n in (3, 400, 5, 120, 4, 250, 6, 90, 7, 60)]
+    vectors = minilm.embed(texts)
+    assert sum(rows for rows, _ in recorder.shapes) == len(texts)
+    assert all(rows <= minilm.batch_size and (rows == 1 or rows * width <= minilm.max_batch_tokens)
+               for rows, width in recorder.shapes)
+    assert max(width for _, width in recorder.shapes) == 256  # truncated where the model stops
+    monkeypatch.undo()
+    assert np.allclose(vectors, np.vstack([minilm.embed([t]) for t in texts]), atol=1e-4)
+
+
+def test_batches_group_ascending_lengths(minilm):
+    lengths = [10] * 6 + [100] * 3 + [256] * 3
+    batches = [list(b) for b in minilm._batches(lengths)]
+    assert [i for b in batches for i in b] == list(range(len(lengths)))
+    assert batches[0] == [0, 1, 2, 3]  # batch_size=4 caps short texts
+    assert all(len(b) * lengths[b[-1]] <= minilm.max_batch_tokens for b in batches)
+
+
+def test_minilm_threads_do_not_spin(minilm):
+    """Idle ORT threads would spin and steal the 2 shared cores from the store writer."""
+    options = minilm.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+def test_big_calls_are_embedded_in_windows_with_the_same_vectors(minilm, monkeypatch):
+    texts = [f"Report {i}: " + "the council met " * (i % 4 * 9 + 1) for i in range(7)]
+    whole = minilm.embed(texts)
+    monkeypatch.setattr(embedder_module, "TOKENIZE_WINDOW", 3)
+    assert np.allclose(minilm.embed(texts), whole, atol=1e-4)

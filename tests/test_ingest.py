@@ -188,6 +188,69 @@ def test_cli_stats_and_ingest(tmp_path, monkeypatch):
     assert re.search(r"articles: 6\b", stats) and "hash-64" in stats
 
 
+def test_progress_bar_ends_with_the_chunks_added(corpus_settings, capsys):
+    report = ingest(corpus_settings, progress=True, embedder=EMBEDDER)
+    shown = re.findall(r"chunks=(\d+)", capsys.readouterr().err)
+    assert report.chunks_added > 0 and int(shown[-1]) == report.chunks_added
+
+
+def test_file_outside_the_corpus_is_kept_until_it_is_gone(corpus_settings, tmp_path):
+    outside = tmp_path / "elsewhere" / "note.txt"
+    outside.parent.mkdir()
+    outside.write_text("Outside headline\n\nA council meeting agreed a new budget on Monday.\n")
+    run(corpus_settings, paths=[outside])
+    sources = {c.source for c in stored(corpus_settings)}
+    assert sources == {outside.resolve().as_posix()}  # absolute: it has no corpus-relative name
+
+    whole = run(corpus_settings)  # a whole-corpus run keeps (and re-checks) it
+    assert whole.files == 6 and whole.files_removed == 0 and whole.files_unchanged == 1
+    assert outside.resolve().as_posix() in {c.source for c in stored(corpus_settings)}
+
+    outside.write_text("Outside headline\n\nThe council rejected the budget on Tuesday.\n")
+    changed = run(corpus_settings)
+    assert changed.files_changed == 1 and changed.chunks_added >= 1
+    assert any("rejected" in c.text for c in stored(corpus_settings))
+
+    outside.unlink()
+    gone = run(corpus_settings)
+    assert gone.files_removed == 1 and gone.chunks_removed >= 1
+    assert all(not c.source.startswith("/") for c in stored(corpus_settings))
+
+
+LOCK_HOLDER = """
+import sys, time
+from pathlib import Path
+from index.lock import ingest_lock
+with ingest_lock(Path(sys.argv[1])):
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_second_ingest_on_the_same_store_is_refused(corpus_settings):
+    from rag.errors import StoreError
+
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(corpus_settings.store_dir)],
+                              env=os.environ | {"PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(StoreError, match=rf"another ingest is running \(pid {holder.pid}\)"):
+            run(corpus_settings)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run(corpus_settings).chunks_added > 0  # the holder died: its lock went with it
+
+
+def test_a_stale_lock_file_does_not_block(corpus_settings):
+    from index.lock import LOCK_NAME
+
+    corpus_settings.store_dir.mkdir(parents=True)
+    (corpus_settings.store_dir / LOCK_NAME).write_text("999999\n")  # left by a killed run
+    assert run(corpus_settings).chunks_added > 0
+
+
 # -- an ingest killed mid-way (SIGKILL) is completed by the next run --
 
 COUNT_SCRIPT = """

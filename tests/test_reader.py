@@ -179,3 +179,11 @@ def test_html_main_text_and_date(tmp_path):
     assert article.published == "2024-05-06"
     assert "reopened on Monday" in body_text(result)
     assert "Copyright" not in body_text(result)
+
+
+def test_bytes_already_read_are_used_instead_of_the_file(tmp_path):
+    path = tmp_path / "note.txt"
+    path.write_text("On disk\n\nThe text on disk says one thing.\n")
+    given = b"Given title\n\nThe bytes the caller read say another.\n"
+    result = read_file(path, tmp_path, data=given)
+    assert result.text == given.decode() and result.articles[0].title == "Given title"
