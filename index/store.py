@@ -167,15 +167,22 @@ class Store:
     def query(self, vector: np.ndarray, k: int,
               where: dict | None = None) -> list[tuple[Chunk, float]]:
         """The k chunks nearest to `vector`, as (chunk, cosine similarity), best first."""
-        total = self.count()
-        if total == 0:
-            return []
-        found = self.collection.query(
-            query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
-            n_results=min(k, total), where=where or None,
-            include=["documents", "metadatas", "distances"])
+        found = self._nearest(vector, k, where, ["documents", "metadatas", "distances"])
         page = {key: found[key][0] for key in ("ids", "documents", "metadatas")}
         return list(zip(_chunks(page), (1.0 - d for d in found["distances"][0])))
+
+    def nearest_ids(self, vector: np.ndarray, k: int,
+                    where: dict | None = None) -> list[tuple[str, float]]:
+        """Like query(), as (chunk id, cosine similarity) only: for callers that already
+        hold the chunks, it skips fetching texts and metadata (most of a query's cost)."""
+        found = self._nearest(vector, k, where, ["distances"])
+        return [(i, 1.0 - d) for i, d in zip(found["ids"][0], found["distances"][0])]
+
+    def _nearest(self, vector: np.ndarray, k: int, where: dict | None, include: list[str]):
+        # Chroma returns fewer than k results when it holds fewer (no count() round trip).
+        return self.collection.query(
+            query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
+            n_results=k, where=where or None, include=include)
 
     # -- the per-file manifest: written only after all of a file's chunks are stored --
 

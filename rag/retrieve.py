@@ -12,6 +12,8 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from functools import cached_property
+from time import monotonic
 
 import bm25s
 import numpy as np
@@ -27,6 +29,7 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 RRF_K = 60  # the constant from Cormack et al. (2009); damps the weight of top ranks
 EXPANSION_WEIGHT = 0.5  # BM25 weight of a query word's class mates ("killed" for "died")
 POOL_FACTOR = 4  # each side proposes this many times top_k candidates to the fusion
+REFRESH_SECONDS = 1.0  # how often to look whether another process changed the store
 
 
 @dataclass
@@ -63,6 +66,10 @@ class LexicalIndex:
         frequency = Counter(term for t in tokens for term in set(t))
         return cls(chunks=chunks, bm25=bm25, document_frequency=frequency)
 
+    @cached_property
+    def by_id(self) -> dict[str, Chunk]:
+        return {chunk.id: chunk for chunk in self.chunks}
+
     def idf(self, term: str) -> float:
         """Smoothed IDF: positive, and highest for a term no chunk contains."""
         documents = len(self.chunks)
@@ -91,9 +98,15 @@ class HybridRetriever:
         self._lock = threading.Lock()
         self.lexical = LexicalIndex.build(store.all_chunks())
         self._count = store.count()
+        self._checked = monotonic()
 
     def refresh(self) -> None:
-        """Re-read the chunks if another process (e.g. `newsqa ingest`) changed the store."""
+        """Re-read the chunks if another process (e.g. `newsqa ingest`) changed the store.
+        Asked at most once a second: the count is a round trip to Chroma."""
+        now = monotonic()
+        if now - self._checked < REFRESH_SECONDS:
+            return
+        self._checked = now
         count = self.store.count()
         if count != self._count:
             with self._lock:
@@ -103,9 +116,19 @@ class HybridRetriever:
     def retrieve(self, query: str, top_k: int, filters: Filters | None = None) -> Retrieval:
         vector = self.embedder.embed([query])[0]
         pool = max(top_k * POOL_FACTOR, 20)
-        dense = self.store.query(vector, pool, where=chroma_where(filters)) if self._count else []
+        dense = self.dense(vector, pool, filters) if self._count else []
         lexical = self.lexical.search(query, pool, filters)
         return Retrieval(hits=fuse(dense, lexical, top_k), query_vector=vector, query=query)
+
+    def dense(self, vector: np.ndarray, k: int, filters: Filters | None):
+        """Chroma's nearest chunks, taken from the chunks held for BM25 (a fetch of their
+        texts from the store costs more than the search); fetched when one is unknown."""
+        where = chroma_where(filters)
+        nearest = self.store.nearest_ids(vector, k, where=where)
+        held = self.lexical.by_id
+        if all(chunk_id in held for chunk_id, _ in nearest):
+            return [(held[chunk_id], similarity) for chunk_id, similarity in nearest]
+        return self.store.query(vector, k, where=where)  # the store changed under us
 
 
 def fuse(dense: list[tuple[Chunk, float]], lexical: list[tuple[Chunk, float]], k: int) -> list[Hit]:

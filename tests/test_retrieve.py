@@ -83,3 +83,22 @@ def test_status_reports_the_corpus(engine):
     assert status["backend"] == "extractive"
     assert status["articles"] == 6 and status["chunks"] > 10
     assert status["newest"] == "2026-01-10"
+
+
+def test_dense_side_sees_chunks_stored_after_the_retriever_was_built(tmp_path):
+    """Another process may add chunks between refreshes: they are fetched, not dropped."""
+    from conftest import make_settings
+
+    from index.embedder import HashEmbedder
+    from index.store import open_store
+    from rag.retrieve import HybridRetriever
+
+    embedder = HashEmbedder()
+    store = open_store(make_settings(tmp_path), embedder, create=True)
+    old = chunk("old", text="Council approves the budget")
+    store.upsert([old], embedder.embed([old.text]))
+    retriever = HybridRetriever(store, embedder)
+    new = chunk("new", text="Troops cross the northern border")
+    store.upsert([new], embedder.embed([new.text]))
+    hits = retriever.retrieve("troops border", top_k=2).hits
+    assert hits[0].chunk == new

@@ -64,6 +64,13 @@ def test_query_returns_cosine_similarity_best_first(store):
     assert [s for _, s in results] == sorted((s for _, s in results), reverse=True)
 
 
+def test_nearest_ids_match_query_without_fetching_texts(store):
+    vector = HashEmbedder().embed(["Troops crossed the border"])[0]
+    full = store.query(vector, k=5)
+    assert store.nearest_ids(vector, k=5) == [(c.id, s) for c, s in full]
+    assert len(full) == 3  # k beyond the collection's size is fine
+
+
 def test_query_with_date_filter(store):
     vector = HashEmbedder().embed(["League season"])[0]
     results = store.query(vector, k=5, where={"published_ts": {"$gte": 1600000000}})
