@@ -64,9 +64,11 @@ _OFFICE = re.compile(
     r"|council|councils|presidency|pentagon|coalition)\b",
     re.IGNORECASE,
 )
+# A capitalised word after a place preposition, and the place noun it may qualify: "across
+# the Syrian desert" names a place even when "Syrian" is already in the question.
 _PLACE = re.compile(
     r"\b(in|near|at|from|into|across|outside|inside|south of|north of|east of|west of)"
-    r"\s+(the\s+)?[A-Z][\w’'\-]+",
+    r"\s+(the\s+)?[A-Z][\w’'\-]+(?:\s+" + _PLACE_NOUNS + ")?",
 )
 _REASON = re.compile(
     r"\b(because|due to|in response to|after|designed to|intended to|aimed at|in order to"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from rag.answer_types import AnswerType, carries_type, names_near, person_names, role_terms
+from rag.channels import asks_means, channels
 from rag.counting import counts_the_noun
 from rag.lexicon import COUNTRIES, concept, evidence, is_broad
 from rag.terms import IRREGULAR, STOP_WORDS, stem, words
@@ -35,13 +36,16 @@ _CAPITALISED = re.compile(r"\b[A-Z][\w’']+")
 
 def qualifies(sentence: str, context: set[str], answer_type: AnswerType, question: str) -> bool:
     """The sentence gives what is asked: the answer type, the counted noun, the asked thing
-    ("which aircraft"), and for a count or a date, the event the question names."""
+    ("which aircraft"), the channel a message went by ("how were they delivered"), and for a
+    count or a date, the event the question names."""
     if answer_type is AnswerType.NUMBER and HOW_LONG_AGO.search(question) and carries_type(
             sentence, AnswerType.DATE, question):  # "how long ago" is also answered by a date
         return places_the_event(context, question)
     if answer_type is AnswerType.PLACE and asked_noun(question) in PLACE_NOUNS:
         return names_a(asked_noun(question), sentence, question)  # "Sheikh Maksoud ... districts"
     if not carries_type(sentence, answer_type, question):
+        return False
+    if asks_means(question) and not channels(sentence):  # "how was it delivered": a letter?
         return False
     if answer_type in (AnswerType.NUMBER, AnswerType.DATE):
         return places_the_event(context, question) and counts_the_noun(sentence, question, context)

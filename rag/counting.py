@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from rag.answer_types import number_value
 from rag.lexicon import COUNTRIES, EVENTS, concept, evidence
 from rag.terms import IRREGULAR, STOP_WORDS, stem, terms, words
 
@@ -102,3 +103,47 @@ def _counts(phrase: str, counted: list[str]) -> bool:
 
 def _meets(term: str, found: set[str]) -> bool:
     return term in found or concept(term) in found
+
+
+def tallies(sentence: str) -> list[tuple[str, set[str]]]:
+    """Each count of the sentence as (value, what it counts): "two American troops and one
+    civilian" -> [("2", {"troop", "@troops"}), ("1", {"civilian"})]. What is counted is the
+    words after the number up to a verb or a function word, countries left out (they qualify)."""
+    found = []
+    for match in _NUMBER.finditer(sentence):
+        following = _FOLLOWING.match(sentence, match.end())
+        phrase = []
+        for token in _FOLLOWING_WORD.findall(following.group() if following else ""):
+            word = token.lower().strip(".")
+            if word in STOP_WORDS and word != "us" or word in _PHRASE_ENDS or _verb(word):
+                break
+            phrase.append(token)
+        counted = {t for t in evidence(" ".join(phrase))
+                   if len(t) > 2 and t != "us" and concept(t) not in COUNTRIES}
+        if counted:
+            found.append((number_value(match.group().lower()), counted))
+    return found
+
+
+# Prepositions and conjunctions a counted noun phrase ends at, beside the stop words.
+_PHRASE_ENDS = frozenset({"near", "outside", "inside", "across", "during", "after", "before",
+                          "when", "while", "since", "including", "among", "amid"})
+
+
+def names_the_same_count_differently(first: str, second: str, question: str) -> bool:
+    """"How many people died?": both sentences give one count alike ("two American troops" /
+    "two U.S. service members") and then the same number of something each names otherwise
+    ("one civilian" / "one local interpreter"). Only for a generic "how many people" question,
+    where every named group is part of the answer."""
+    if generic_head(question) is None:
+        return False
+    a, b = tallies(first), tallies(second)
+    if sorted(v for v, _ in a) != sorted(v for v, _ in b):  # the same numbers, nothing more
+        return False
+    if not any(_alike(x, y) for x in a for y in b):
+        return False
+    return any(not any(_alike(x, y) for y in b) for x in a)
+
+
+def _alike(x: tuple[str, set[str]], y: tuple[str, set[str]]) -> bool:
+    return x[0] == y[0] and bool(x[1] & y[1])

@@ -5,7 +5,9 @@ plus how much of the query's (IDF-weighted) vocabulary they cover; only sentence
 the kind of answer asked for (a number for "how many", a date for "when", ...) qualify.
 When none qualifies, or the best one is weak, the answer says the articles don't say.
 Beside the best sentence come close runners-up, other articles' accounts, and a sentence
-disputing it; when two give different counts or dates it opens "The articles differ:".
+disputing it; when two give different counts or dates, or two articles give one count under
+other names ("one civilian" / "one local interpreter") or name other channels for a message
+("a letter" / "the call"), it opens "The articles differ:".
 A compound question ("How many ..., and which ...?") is answered part by part. Only the few
 sentences that could be chosen are embedded (the costly step), so answers stay fast at scale.
 """
@@ -23,9 +25,10 @@ import numpy as np
 from index.types import Chunk
 from rag.answer_types import AnswerType, expected_type
 from rag.asked import qualifies
+from rag.channels import asks_means, different_channels
 from rag.citations import cite
 from rag.compose import asks_future, disagree, disputes, question_parts, speaks_of_future
-from rag.counting import generic_head
+from rag.counting import generic_head, names_the_same_count_differently
 from rag.lexicon import concept, evidence
 from rag.retrieve import Retrieval
 from rag.sentences import split_sentences
@@ -75,6 +78,21 @@ class Candidate:
             return False
         same_subject = float(self.vector @ other.vector) >= SAME_SUBJECT
         return same_subject and disagree(self.text, other.text, part.answer_type, part.question)
+
+
+    def tells_otherwise(self, other: Candidate, part: Part) -> bool:
+        """Another article gives the same count under another name ("two American troops and
+        one civilian" / "two U.S. service members and one local interpreter": the shared count
+        ties the two to one toll, however different the rest of the sentences), or, telling of
+        the same thing (close embeddings), another channel for the message asked about."""
+        if self.vector is None or other.vector is None or \
+                self.chunk.article_id == other.chunk.article_id:
+            return False
+        if part.answer_type is AnswerType.NUMBER:
+            return names_the_same_count_differently(self.text, other.text, part.question)
+        same_subject = float(self.vector @ other.vector) >= SAME_SUBJECT
+        return same_subject and asks_means(part.question) and different_channels(
+            self.text, other.text)
 
 
 @dataclass
@@ -296,7 +314,8 @@ def differ_lead(parts: list[Part], picks: list[list[Candidate]], chosen: list[Ca
         kept = [c for c in pick if any(c is x for x in chosen)]
         for other in kept[1:]:
             disputing = disputes(other.text) and other.previous in {c.text for c in kept}
-            if disputing or kept[0].gives_other_value(other, part):
+            if disputing or kept[0].gives_other_value(other, part) or \
+                    kept[0].tells_otherwise(other, part):
                 same = other.chunk.article_id == kept[0].chunk.article_id
                 return "The accounts differ:" if same else "The articles differ:"
     return ""

@@ -356,3 +356,84 @@ def test_a_death_toll_asked_in_other_words_is_answered_from_both_articles(engine
     assert "one civilian" in answer.text and "one local interpreter" in answer.text
     assert_verbatim(answer)
     assert_offsets(answer, bundled_index.corpus_dir)
+
+
+# --- accounts that name the same count or the same message differently ------------------------
+
+
+def test_the_same_toll_with_differently_named_victims_is_flagged(engine, bundled_index):
+    # "two American troops and one civilian" (000) / "two U.S. service members and one local
+    # interpreter" (001): one count, named otherwise; both articles cited, verbatim.
+    answer = engine.ask("How many people died in the Palmyra attack?")
+    assert answer.text.startswith("The articles differ: "), answer.text
+    assert {c.source for c in answer.citations} >= {
+        "000_d68abaf6e094f2ff.txt", "001_d3167d0071582912.txt"}
+    assert_verbatim(answer)
+    assert_offsets(answer, bundled_index.corpus_dir)
+
+
+def test_different_channels_for_one_message_are_flagged(engine, bundled_index):
+    answer = engine.ask(
+        "How were al-Sharaa's condolences to Trump delivered after the Palmyra attack?")
+    assert answer.text.startswith("The articles differ: "), answer.text
+    quotes = " ".join(c.quote for c in answer.citations)
+    assert "condolence letter" in quotes and "During the call" in quotes
+    assert_verbatim(answer)
+    assert_offsets(answer, bundled_index.corpus_dir)
+
+
+def test_a_place_qualified_by_a_nationality_is_a_place(engine, bundled_index):
+    answer = engine.ask(
+        "Where did Syrian forces launch operations against Daesh cells after the Palmyra attack?")
+    quotes = " ".join(c.quote for c in answer.citations)
+    assert "Homs province" in quotes and "across the Syrian desert" in quotes
+    assert_verbatim(answer)
+    assert_offsets(answer, bundled_index.corpus_dir)
+
+
+@pytest.mark.parametrize("question", [
+    "How many American troops died in the Palmyra attack?",  # both articles agree on two
+    "How many US service members died in the Palmyra attack?",
+    "How many people were wounded in the Palmyra ambush?",
+    "How many people were detained for questioning over the Palmyra attack?",
+    "How did Shaibani convey al-Sharaa's condolences?",
+    "When did Syria join the anti-Daesh coalition?",
+])
+def test_agreeing_accounts_are_not_called_a_disagreement(engine, bundled_index, question):
+    answer = engine.ask(question)
+    assert not answer.refused, answer.text
+    assert not answer.text.startswith(DIFFER_LEADS), answer.text
+    assert_verbatim(answer)
+    assert_offsets(answer, bundled_index.corpus_dir)
+
+
+TOLL = "two American troops and one civilian died"
+OTHER_TOLL = "two U.S. service members and one local interpreter were killed"
+
+
+@pytest.mark.parametrize(("first", "second", "question", "differ"), [
+    (TOLL, OTHER_TOLL, "How many people died?", True),
+    (TOLL, "two U.S. soldiers and one civilian contractor were killed", "How many people died?",
+     False),  # "civilian" in both
+    (TOLL, TOLL, "How many people died?", False),
+    (TOLL, OTHER_TOLL, "How many American troops died?", False),  # they agree on the troops
+    ("two soldiers and one civilian died", "three soldiers and one interpreter died",
+     "How many people died?", False),  # not the same numbers: a count question, not naming
+])
+def test_names_the_same_count_differently(first, second, question, differ):
+    from rag.counting import names_the_same_count_differently
+
+    assert names_the_same_count_differently(first, second, question) is differ
+
+
+@pytest.mark.parametrize(("first", "second", "differ"), [
+    ("He sent a formal condolence letter.", "During the call, he conveyed condolences.", True),
+    ("He sent a letter.", "In a letter and a phone call, he conveyed condolences.", False),
+    ("During a phone call he said so.", "During the telephone call he said so.", False),
+    ("He called for calm in a letter.", "He sent a letter.", False),  # "called" is no call
+    ("He conveyed condolences.", "During the call, he conveyed condolences.", False),
+])
+def test_different_channels(first, second, differ):
+    from rag.channels import different_channels
+
+    assert different_channels(first, second) is differ
