@@ -109,6 +109,9 @@ def test_follow_up_sends_the_conversation_and_clear_forgets_it(page, fake):
     _, _ = ask(chat, TROOPS)
     messages, _ = ask(chat, "Who ambushed them?")
     assert len(messages) == 4
+    # Only the answer whose sources the panel shows links its markers there.
+    assert 'href="#nq-source-1"' in text_of(messages[3])
+    assert "nq-cite" not in text_of(messages[1]) and "[1]" in text_of(messages[1])
     assert fake.calls == [(TROOPS, []),
                           ("Who ambushed them?", [(TROOPS, text_of(messages[1]))])]
     cleared = chat.predict(api_name="/clear")
@@ -231,7 +234,8 @@ def test_real_llm_failure_is_shown_and_the_next_question_works(bundled_index):
             assert "No answer" in sources
             messages, sources = ask(chat, ASSAD)
             assert text_of(messages[-1]) == (
-                "Assad's government was overthrown in December 2024 [1].")
+                "Assad's government was overthrown in December 2024 "
+                '<a class="nq-cite" href="#nq-source-1" title="Show source 1">[1]</a>.')
             assert any("December 2024" in quote for quote in marked(sources))
 
 

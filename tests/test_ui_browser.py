@@ -3,6 +3,7 @@ engine over the bundled index: ask, watch the answer stream in, see the highligh
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -84,6 +85,43 @@ def test_question_streams_an_answer_and_the_sources_highlight_the_quote(page):
     expect(page.locator("#nq-sources .nq-marker").first).to_have_text("[1]")
     expect(page.locator("#nq-sources .nq-meta").first).to_contain_text(".txt")
     screenshot(page, "ui-answer.png")
+
+
+def test_clicking_a_marker_targets_its_source_and_copy_gives_plain_markers(page):
+    from playwright.sync_api import expect
+
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    ask(page, TURKEY)
+    expect(last_answer(page).locator("a.nq-cite")).not_to_have_count(0, timeout=20_000)
+    ask(page, "When did he say it?")  # two answers: only the latest links to the panel
+    expect(page.locator("#nq-sources .nq-question")).to_contain_text("When did he say it?",
+                                                                      timeout=20_000)
+    expect(page.locator("#nq-chat .bot-row a.nq-cite")).not_to_have_count(0)
+    first_answer = page.locator("#nq-chat .message-row.bot-row").first
+    expect(first_answer.locator("a.nq-cite")).to_have_count(0)
+    marker = last_answer(page).locator("a.nq-cite").last
+    number = marker.inner_text().strip("[]")
+    entry = page.locator(f"#nq-sources #nq-source-{number}")
+    page.locator("#nq-sources").evaluate("panel => panel.scrollTo(0, panel.scrollHeight)")
+    marker.click()
+    expect(page).to_have_url(re.compile(f"#nq-source-{number}$"))
+    assert entry.evaluate("el => el.matches(':target')")
+    expect(entry).to_be_in_viewport()
+    assert within_panel(entry), "the Sources panel did not scroll to the entry"
+    screenshot(page, "ui-marker-clicked.png")
+    # The last message is the answer; its copy button sits below its bubble.
+    page.locator("#nq-chat").get_by_role("button", name="Copy message").last.click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert f"[{number}]" in copied and "<a" not in copied and "nq-cite" not in copied
+
+
+def within_panel(entry) -> bool:
+    """Is the entry's top inside the scrolled Sources panel's visible box?"""
+    return entry.evaluate("""el => {
+        const panel = document.querySelector('#nq-sources').getBoundingClientRect();
+        const box = el.getBoundingClientRect();
+        return box.top >= panel.top - 1 && box.top < panel.bottom;
+    }""")
 
 
 def test_follow_up_refusal_and_clear_in_the_browser(page):

@@ -104,6 +104,41 @@ def test_answer_markdown_keeps_markers_and_markdown_and_escapes_html():
     assert shown == "**Two** troops &lt;img src=x onerror=alert(1)&gt; died [1]."
 
 
+def test_markers_with_a_source_link_to_its_entry_in_the_panel():
+    second = citation(marker=2, quote="Palmyra desert area")
+    answer = Answer(text="Two died [1]. Near Palmyra [2][1]. Unknown [9].",
+                    citations=[citation(), second])
+    shown = render.answer_markdown(answer)
+    links = re.findall(r'<a class="nq-cite" href="#([\w-]+)" title="Show source (\d)">'
+                       r"\[(\d)\]</a>", shown)
+    assert links == [("nq-source-1", "1", "1"), ("nq-source-2", "2", "2"),
+                     ("nq-source-1", "1", "1")]
+    assert shown.endswith("Unknown [9].")  # no source 9: nothing to link to
+    panel_ids = re.findall(r'id="([\w-]+)"', render.sources_html(answer, {FILE: TEXT}))
+    assert {anchor for anchor, *_ in links} == set(panel_ids)
+    assert re.sub(r"<[^>]+>", "", shown) == answer.text  # the words read the same
+
+
+def test_html_in_the_answer_stays_escaped_around_linked_markers():
+    text = ('<a href="javascript:alert(1)">[1]</a> died <img src=x onerror=alert(1)> [1] & '
+            '<a class="nq-cite" href="#nq-source-1">[1]</a>')
+    shown = render.answer_markdown(Answer(text=text, citations=[citation()]))
+    assert shown.count("<a ") == shown.count("</a>") == 3  # only our links are markup
+    assert "javascript" not in re.sub(r"&lt;.*?&gt;", "", shown)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in shown and "&amp;" in shown
+    assert html.unescape(re.sub(r"<[^>]+>", "", shown)) == text
+
+
+def test_unlinking_gives_back_the_plain_markers_and_nothing_else():
+    text = 'Two died [1] &lt;a class="nq-cite" href="#nq-source-1"&gt;[1]&lt;/a&gt; [2].'
+    answer = Answer(text=text, citations=[citation()])
+    linked = render.answer_markdown(answer)
+    assert "nq-cite" in linked
+    assert render.unlink_markers(linked) == render.answer_markdown(Answer(text=text))
+    assert render.unlink_markers(render.answer_markdown(Answer(text=text))) == (
+        render.answer_markdown(Answer(text=text)))
+
+
 @pytest.mark.parametrize("text", [
     "The articles don't say.",
     "The articles don't say who fired first.",

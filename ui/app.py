@@ -19,7 +19,7 @@ from rag.config import Settings, get_settings
 from rag.errors import ConfigError, NewsqaError
 from rag.types import Answer
 from ui import render
-from ui.style import CSS
+from ui.style import CSS, HEAD
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +152,9 @@ def answer_turn(engine_of, texts: SourceTexts, message: str, state: Conversation
         yield state.messages, state, gr.skip(), ""
         return
     convo = copy.deepcopy(state)  # the session's state is only replaced, never mutated
+    # The panel is about to show this question's sources: earlier markers must not point there.
+    convo.messages = [_message(m["role"], render.unlink_markers(m["content"]))
+                      for m in convo.messages]
     convo.messages += [_message("user", question), _message("assistant", "…")]
     yield convo.messages, convo, render.pending_sources_html(question), ""
     try:
@@ -241,7 +244,7 @@ def serve(app: gr.Blocks, settings: Settings, *, host: str | None = None,
     _, url, _ = app.launch(
         server_name=host, server_port=port or settings.ui_port, share=False, auth=auth,
         prevent_thread_lock=not block, quiet=not block, run_history=False,
-        footer_links=["api"], theme=theme(), css=CSS,
+        footer_links=["api"], theme=theme(), css=CSS, head=HEAD,
     )
     return url
 

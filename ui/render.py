@@ -8,7 +8,8 @@ unit-testable on plain strings.
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Mapping
 
 from rag.types import Answer, Citation
 
@@ -16,21 +17,56 @@ from rag.types import Answer, Citation
 CONTEXT_CHARS = 320
 ELLIPSIS = "…"
 REFUSAL = "The articles don't say."
+MARKER = re.compile(r"\[(\d+)\]")
+# A marker as link_markers() writes it. Answer text is escaped before markers are linked,
+# so this exact markup can only come from us: unlinking it never touches the answer's text.
+LINKED_MARKER = re.compile(r'<a class="nq-cite" href="#nq-source-\d+"[^>]*>(\[\d+\])</a>')
 
 
 def answer_markdown(answer: Answer) -> str:
-    """The chat bubble for an answer: its text (HTML escaped, Markdown and [n] kept),
-    marked as not-in-the-articles when refused, and a warning for unsupported sentences.
+    """The chat bubble for an answer: its text (HTML escaped, Markdown kept, each [n] with
+    a source linked to it), marked as not-in-the-articles when refused, and a warning
+    for unsupported sentences.
 
     >>> answer_markdown(Answer(text="Two troops died [1]."))
     'Two troops died [1].'
     """
     text = html.escape(answer.text.strip(), quote=False)
+    text = link_markers(text, {citation.marker for citation in answer.citations})
     parts = [_refusal_markdown(text) if answer.refused else text]
     if answer.unsupported:
         quoted = "; ".join(f"“{html.escape(s, quote=False)}”" for s in answer.unsupported)
         parts.append(f"> **Check before relying on it**, not found in the cited passages: {quoted}")
     return "\n\n".join(parts)
+
+
+def source_anchor(marker: int) -> str:
+    """The id of marker `marker`'s entry in the Sources panel."""
+    return f"nq-source-{marker}"
+
+
+def link_markers(escaped_text: str, markers: Collection[int]) -> str:
+    """Each [n] in already-escaped text that has a source becomes a link to its entry in
+    the Sources panel (the Chatbot's sanitizer keeps <a> with class, href and title);
+    a marker without a source stays plain text.
+
+    >>> link_markers("Died [1]. Fled [7].", {1})
+    'Died <a class="nq-cite" href="#nq-source-1" title="Show source 1">[1]</a>. Fled [7].'
+    """
+    def link(match: re.Match) -> str:
+        marker = int(match.group(1))
+        if marker not in markers:
+            return match.group(0)
+        return (f'<a class="nq-cite" href="#{source_anchor(marker)}" '
+                f'title="Show source {marker}">[{marker}]</a>')
+
+    return MARKER.sub(link, escaped_text)
+
+
+def unlink_markers(markdown: str) -> str:
+    """An answer bubble with its marker links back to plain [n]: for earlier answers,
+    whose sources the panel no longer shows."""
+    return LINKED_MARKER.sub(r"\1", markdown)
 
 
 def _refusal_markdown(text: str) -> str:
@@ -108,7 +144,7 @@ def citation_html(citation: Citation, file_text: str | None) -> str:
         if part
     )
     return (
-        f'<article class="nq-source" id="nq-source-{citation.marker}">'
+        f'<article class="nq-source" id="{source_anchor(citation.marker)}">'
         f'<header><span class="nq-marker">[{citation.marker}]</span> '
         f'<span class="nq-title">{title}</span></header>'
         f'<div class="nq-meta">{meta}</div>'

@@ -1,4 +1,9 @@
-"""The page's CSS (passed to launch(); Gradio 6 takes styles there, not in Blocks)."""
+"""The page's CSS and <head> script (passed to launch(); Gradio 6 takes them there,
+not in Blocks)."""
+
+import json
+
+from ui.render import LINKED_MARKER
 
 CSS = """
 #nq-header { align-items: flex-end; }
@@ -18,6 +23,20 @@ CSS = """
   border: 1px solid var(--border-color-primary); border-radius: 8px;
   padding: 0.7em 0.9em; margin-bottom: 0.8em; background: var(--block-background-fill);
 }
+.nq-source { scroll-margin-top: 0.4em; }
+.nq-source:target {
+  border-color: var(--color-accent); box-shadow: 0 0 0 2px var(--color-accent-soft);
+  animation: nq-flash 1.6s ease-out;
+}
+@keyframes nq-flash { from { background: var(--color-accent-soft); } }
+#nq-chat a.nq-cite {
+  display: inline-block; padding: 0 0.38em; margin: 0 0.08em; border-radius: 0.8em;
+  font-size: 0.76em; font-weight: 600; line-height: 1.5; vertical-align: 0.14em;
+  text-decoration: none; color: var(--color-accent); background: var(--color-accent-soft);
+}
+#nq-chat a.nq-cite:hover, #nq-chat a.nq-cite:focus-visible {
+  background: var(--color-accent); color: white;
+}
 .nq-source header { font-weight: 600; line-height: 1.35; }
 .nq-untitled { font-style: italic; font-weight: 500; color: var(--body-text-color-subdued); }
 .nq-marker { color: var(--color-accent); margin-right: 0.2em; }
@@ -28,3 +47,16 @@ CSS = """
 }
 .nq-passage mark { background: #ffe066; color: #1a1a1a; padding: 0 0.1em; border-radius: 2px; }
 """
+
+# The Chatbot's copy buttons copy a message's raw Markdown, marker links included: give
+# the clipboard plain "[n]" instead. Same pattern as the server's, so they cannot drift.
+HEAD = f"""<script>
+(() => {{
+  const clipboard = navigator.clipboard;  // absent outside secure contexts: nothing to fix
+  if (!clipboard || clipboard.nqPlainMarkers) return;
+  const linked = new RegExp({json.dumps(LINKED_MARKER.pattern)}, "g");
+  const writeText = clipboard.writeText.bind(clipboard);
+  clipboard.writeText = (text) => writeText(String(text).replace(linked, "$1"));
+  clipboard.nqPlainMarkers = true;
+}})();
+</script>"""
