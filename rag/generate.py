@@ -86,10 +86,6 @@ class Generator:
         with llm_errors(self.settings):
             return self.llm.chat([ChatMessage(role="user", content=prompt)]).message.content or ""
 
-    def generate(self, question: str, hits: list[Hit]) -> str:
-        with llm_errors(self.settings):
-            return self.llm.chat(build_messages(question, hits)).message.content or ""
-
     def stream(self, question: str, hits: list[Hit]) -> Iterator[str]:
         with llm_errors(self.settings):
             for response in self.llm.stream_chat(build_messages(question, hits)):
