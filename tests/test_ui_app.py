@@ -302,3 +302,27 @@ def test_rag_and_the_non_ui_cli_commands_never_import_gradio(bundled_index, tmp_
     assert report["codes"] == [0, 0, 0], report["outputs"]
     assert "December 2024" in report["outputs"][1]
     assert report["loaded"] == []
+
+
+def test_sources_of_an_html_article_index_its_extracted_text(tmp_path):
+    """Offsets of .html/.json citations point into the reader's extracted text, not the
+    raw markup: the page must slice that same text to highlight the quote."""
+    from conftest import make_settings
+
+    from rag.ask import Engine
+    from ui.app import SourceTexts
+
+    corpus = tmp_path / "html"
+    corpus.mkdir()
+    (corpus / "dam.html").write_text(
+        "<html><head><title>Dam opens on the river</title></head><body><article>"
+        "<h1>Dam opens on the river</h1><p>The new dam on the river opened on Tuesday after "
+        "six years of construction work by the regional council.</p><p>Officials said the "
+        "dam will supply power to forty thousand homes in the valley.</p></article></body>"
+        "</html>", encoding="utf-8")
+    settings = make_settings(tmp_path, corpus_dir=corpus)
+    answer = Engine(settings).ask("How many homes will the dam supply?")
+    assert answer.citations
+    for citation in answer.citations:
+        text = SourceTexts(corpus).text_of(citation.source)
+        assert text[citation.start:citation.end] == citation.quote

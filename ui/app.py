@@ -206,8 +206,8 @@ def status_line(engine_of) -> str:
 
 
 class SourceTexts:
-    """The decoded text of corpus files (what citation offsets index into), cached
-    per file version; only files inside the corpus dir are read."""
+    """The text of corpus files that citation offsets index into, cached per file
+    version; only files inside the corpus dir are read."""
 
     def __init__(self, corpus_dir: Path):
         self.corpus_dir = Path(corpus_dir).resolve()
@@ -221,16 +221,16 @@ class SourceTexts:
         if not path.is_relative_to(self.corpus_dir) or not path.is_file():
             return None
         stat = path.stat()
-        return _decoded_text(path, stat.st_mtime_ns, stat.st_size)
+        return _source_text(path, self.corpus_dir, stat.st_mtime_ns, stat.st_size)
 
 
 @lru_cache(maxsize=64)
-def _decoded_text(path: Path, mtime_ns: int, size: int) -> str | None:
-    # The reader's decoding (UTF-8, or its reported fallbacks), so the offsets line up.
-    from index.reader import decode
+def _source_text(path: Path, corpus_dir: Path, mtime_ns: int, size: int) -> str | None:
+    # The reader's own text, as ingest saw it: the decoded file for .txt/.md, the
+    # extracted article text for .html/.json/.jsonl. Offsets index into exactly this.
+    from index.reader import read_file
 
-    text, _problems = decode(path.read_bytes(), path.name)
-    return text
+    return read_file(path, corpus_dir).text or None
 
 
 def serve(app: gr.Blocks, settings: Settings, *, host: str | None = None,
