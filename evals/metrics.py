@@ -19,9 +19,11 @@ CASE_METRICS = (
     "mrr",
     "retrieval_recall",
     "correctness",
+    "answerable_correctness",
     "citation_validity",
     "citation_precision",
     "citation_recall",
+    "gold_cited",
     "support",
     "faithfulness_llm",
 )
@@ -97,12 +99,18 @@ def normalize(text: str) -> str:
 
 def contains_phrase(text: str, phrase: str) -> bool:
     """Case-insensitive match of `phrase` in `text` on word boundaries ("two" not in "network")."""
+    pattern = phrase_pattern(phrase)
+    return pattern is not None and pattern.search(normalize(text)) is not None
+
+
+def phrase_pattern(phrase: str) -> re.Pattern[str] | None:
+    """The pattern `contains_phrase` looks for in a `normalize`d text (None for no phrase)."""
     needle = normalize(phrase)
     if not needle:
-        return False
+        return None
     left = r"(?<![\w])" if needle[0].isalnum() else ""
     right = r"(?![\w])" if needle[-1].isalnum() else ""
-    return re.search(left + re.escape(needle) + right, normalize(text)) is not None
+    return re.compile(left + re.escape(needle) + right)
 
 
 def answer_correctness(
@@ -160,6 +168,14 @@ def citation_precision(
         return None
     wanted = set(expected_sources)
     return sum(c.source in wanted for c in citations) / len(citations)
+
+
+def gold_cited(citations: Sequence[CitationLike], expected_sources: Sequence[str]) -> float | None:
+    """1.0 when a citation points into an expected file (a refused answer cites nothing: 0.0)."""
+    if not expected_sources:
+        return None
+    wanted = set(expected_sources)
+    return 1.0 if any(c.source in wanted for c in citations) else 0.0
 
 
 def citation_recall(

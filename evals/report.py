@@ -1,5 +1,6 @@
-"""The eval report: results.json (every case, answer and score), report.md (tables),
-metrics.png (metrics per kind, one panel per backend), and the summary printed by the CLI."""
+"""The eval report: results.json (every case, answer and score), report.md (a table per suite,
+then all suites together), metrics.png (metrics per kind, one panel per suite and backend, with
+the thresholds marked), and the summary printed by the CLI."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evals.metrics import METRICS
+from evals.metrics import METRICS, summarize
 
 if TYPE_CHECKING:
-    from evals.runner import BackendRun, CaseResult
+    from evals.runner import BackendRun, CaseResult, SuiteRun
     from evals.suite import Suite
 
 # Columns of the summary tables: (metric, short header).
@@ -19,9 +20,11 @@ COLUMNS = (
     ("hit_at_k", "hit@k"),
     ("mrr", "MRR"),
     ("correctness", "correct"),
+    ("answerable_correctness", "ans.correct"),
     ("citation_validity", "cit.valid"),
     ("citation_precision", "cit.prec"),
     ("citation_recall", "cit.rec"),
+    ("gold_cited", "gold cited"),
     ("support", "support"),
     ("faithfulness_llm", "judge"),
     ("refusal_precision", "ref.prec"),
@@ -30,9 +33,15 @@ COLUMNS = (
     ("latency_p95_ms", "p95 ms"),
 )
 CHART_METRICS = (
-    "hit_at_k", "mrr", "correctness", "citation_validity", "citation_precision",
-    "citation_recall", "support", "refusal_recall",
+    "hit_at_k", "mrr", "correctness", "answerable_correctness", "citation_validity",
+    "citation_precision", "citation_recall", "gold_cited", "support", "refusal_precision",
+    "refusal_recall",
 )
+CHART_COLORS = (
+    "#1f77b4", "#aec7e8", "#2ca02c", "#98df8a", "#7f7f7f", "#ff7f0e", "#ffbb78", "#9467bd",
+    "#8c564b", "#d62728", "#e377c2",
+)
+ALL = "all suites"
 
 
 def fmt(metric: str, value: float | None) -> str:
@@ -41,7 +50,11 @@ def fmt(metric: str, value: float | None) -> str:
     return f"{value:.0f}" if metric.endswith("_ms") else f"{value:.2f}"
 
 
-def write_report(out_dir: Path, suite: Suite, runs: Sequence[BackendRun]) -> dict[str, Path]:
+def title(suite: Suite) -> str:
+    return f"{suite.name} ({suite.split}, {len(suite.cases)} cases)"
+
+
+def write_report(out_dir: Path, suite_runs: Sequence[SuiteRun]) -> dict[str, Path]:
     """Write the three report files into `out_dir` and return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -49,16 +62,35 @@ def write_report(out_dir: Path, suite: Suite, runs: Sequence[BackendRun]) -> dic
         "markdown": out_dir / "report.md",
         "chart": out_dir / "metrics.png",
     }
-    results = results_document(suite, runs)
+    results = results_document(suite_runs)
     paths["json"].write_text(json.dumps(results, indent=2, ensure_ascii=False), "utf-8")
-    paths["markdown"].write_text(render_markdown(suite, runs), "utf-8")
-    draw_chart(runs, paths["chart"])
+    paths["markdown"].write_text(render_markdown(suite_runs), "utf-8")
+    draw_chart(suite_runs, paths["chart"])
     return paths
 
 
-def results_document(suite: Suite, runs: Sequence[BackendRun]) -> dict:
+def combined(suite_runs: Sequence[SuiteRun]) -> dict[str, dict[str, float | None]]:
+    """Backend -> metrics over the cases of every suite together."""
+    scores: dict[str, list] = {}
+    for suite_run in suite_runs:
+        for run in suite_run.runs:
+            scores.setdefault(run.backend, []).extend(r.score for r in run.results)
+    return {backend: summarize(values) for backend, values in scores.items()}
+
+
+def results_document(suite_runs: Sequence[SuiteRun]) -> dict:
+    return {
+        "suites": [suite_document(s) for s in suite_runs],
+        "overall": combined(suite_runs),
+    }
+
+
+def suite_document(suite_run: SuiteRun) -> dict:
+    suite = suite_run.suite
     return {
         "suite": suite.name,
+        "split": suite.split,
+        "corpus": suite.header.corpus,
         "suite_path": str(suite.path) if suite.path else None,
         "thresholds": suite.thresholds.model_dump(),
         "runs": [
@@ -69,7 +101,7 @@ def results_document(suite: Suite, runs: Sequence[BackendRun]) -> dict:
                 "failures": run.failures,
                 "cases": [case_document(r) for r in run.results],
             }
-            for run in runs
+            for run in suite_run.runs
         ],
     }
 
@@ -100,44 +132,87 @@ def table_rows(runs: Sequence[BackendRun]) -> list[list[str]]:
     for kind in kinds:
         for run in runs:
             summary = run.summary.get(kind)
-            if summary is None:
-                continue
-            cells = [fmt(m, summary.get(m)) for m, _ in COLUMNS]
-            rows.append([kind, run.backend, str(summary["cases"]), *cells])
+            if summary is not None:
+                rows.append(_row(kind, run.backend, summary))
     return rows
 
 
-def _headers() -> list[str]:
-    return ["kind", "backend", "n", *(h for _, h in COLUMNS)]
+def overall_rows(suite_runs: Sequence[SuiteRun]) -> list[list[str]]:
+    """Each suite's overall row, then every suite together (the first column names the suite)."""
+    rows = [
+        _row(f"{s.suite.name} ({s.suite.split})", run.backend, run.summary["overall"])
+        for s in suite_runs
+        for run in s.runs
+    ]
+    rows += [_row(ALL, backend, summary) for backend, summary in combined(suite_runs).items()]
+    return rows
 
 
-def render_summary(suite: Suite, runs: Sequence[BackendRun]) -> str:
-    """A plain-text table for the terminal, then the threshold verdict per backend."""
-    rows = [_headers(), *table_rows(runs)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [f"suite {suite.name}: {len(suite.cases)} cases"]
+def _row(label: str, backend: str, summary: dict) -> list[str]:
+    return [label, backend, str(summary["cases"]), *(fmt(m, summary.get(m)) for m, _ in COLUMNS)]
+
+
+def _headers(first: str = "kind") -> list[str]:
+    return [first, "backend", "n", *(h for _, h in COLUMNS)]
+
+
+def verdict(suite: Suite, run: BackendRun) -> str:
+    """What the thresholds say: met, missed (which), or that there are none to meet."""
+    if run.failures:
+        return "UNDER THRESHOLD: " + "; ".join(run.failures)
+    if not (suite.thresholds.min or suite.thresholds.max):
+        return "no thresholds: not gated"
+    return "all thresholds met"
+
+
+def render_summary(suite_runs: Sequence[SuiteRun]) -> str:
+    """Plain-text tables for the terminal (one per suite, then all suites together) and the
+    threshold verdict of each suite and backend."""
+    lines: list[str] = []
+    for suite_run in suite_runs:
+        lines += [f"suite {title(suite_run.suite)}"]
+        lines += _text_table(_headers(), table_rows(suite_run.runs))
+        lines += [f"{run.backend}: {verdict(suite_run.suite, run)}" for run in suite_run.runs]
+        lines += [""]
+    if len(suite_runs) > 1:
+        lines += [ALL]
+        lines += _text_table(_headers("suite"), overall_rows(suite_runs))
+        lines += [""]
+    return "\n".join(lines).rstrip()
+
+
+def _text_table(headers: list[str], body: list[list[str]]) -> list[str]:
+    rows = [headers, *body]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(headers))]
+    lines = []
     for number, row in enumerate(rows):
         lines.append("  ".join(cell.rjust(w) if i > 1 else cell.ljust(w)
                                for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
         if number == 0:
             lines.append("  ".join("-" * w for w in widths))
-    for run in runs:
-        verdict = "all thresholds met" if not run.failures else "UNDER THRESHOLD: " + "; ".join(
-            run.failures
-        )
-        lines.append(f"{run.backend}: {verdict}")
-    return "\n".join(lines)
+    return lines
 
 
-def render_markdown(suite: Suite, runs: Sequence[BackendRun]) -> str:
-    parts = [f"# Eval report: suite `{suite.name}` ({len(suite.cases)} cases)", ""]
-    parts += _markdown_table(_headers(), table_rows(runs))
-    parts += ["", "## Thresholds", ""]
-    parts += _threshold_lines(suite, runs)
-    for run in runs:
-        parts += ["", f"## Cases not answered correctly ({run.backend})", ""]
-        parts += _missed_cases(run)
-    parts += ["", f"Metrics: {', '.join(METRICS)}. `-` means not applicable.", ""]
+def render_markdown(suite_runs: Sequence[SuiteRun]) -> str:
+    names = ", ".join(f"`{s.suite.name}` ({s.suite.split})" for s in suite_runs)
+    parts = [f"# Eval report: {names}", ""]
+    if len(suite_runs) > 1:
+        parts += [f"## {ALL.capitalize()}", ""]
+        parts += _markdown_table(_headers("suite"), overall_rows(suite_runs))
+        parts += [""]
+    for suite_run in suite_runs:
+        suite = suite_run.suite
+        parts += [f"## Suite `{suite.name}`: {suite.split}, {len(suite.cases)} cases", ""]
+        if suite.header.about:
+            parts += [suite.header.about, ""]
+        parts += _markdown_table(_headers(), table_rows(suite_run.runs))
+        parts += ["", "### Thresholds", ""]
+        parts += _threshold_lines(suite, suite_run.runs)
+        for run in suite_run.runs:
+            parts += ["", f"### Cases not answered correctly ({run.backend})", ""]
+            parts += _missed_cases(run)
+        parts += [""]
+    parts += [f"Metrics: {', '.join(METRICS)}. `-` means not applicable.", ""]
     return "\n".join(parts)
 
 
@@ -150,13 +225,14 @@ def _threshold_lines(suite: Suite, runs: Sequence[BackendRun]) -> list[str]:
     limits = [(k, "min", v) for k, v in suite.thresholds.min.items()]
     limits += [(k, "max", v) for k, v in suite.thresholds.max.items()]
     if not limits:
-        return ["No thresholds for this suite."]
+        return ["No thresholds: not gated."]
     rows = []
     for key, bound, limit in limits:
         scope, _, metric = key.partition(".")
         cells = [fmt(metric, run.summary.get(scope, {}).get(metric)) for run in runs]
         rows.append([key, f"{bound} {limit}", *cells])
-    return _markdown_table(["metric", "threshold", *(r.backend for r in runs)], rows)
+    lines = _markdown_table(["metric", "threshold", *(r.backend for r in runs)], rows)
+    return lines + [""] + [f"{run.backend}: {verdict(suite, run)}" for run in runs]
 
 
 def _missed_cases(run: BackendRun) -> list[str]:
@@ -173,25 +249,57 @@ def _missed_cases(run: BackendRun) -> list[str]:
     return lines
 
 
-def draw_chart(runs: Sequence[BackendRun], path: Path) -> None:
-    """Grouped bars: for each kind, one bar per metric; one panel per backend."""
+def draw_chart(suite_runs: Sequence[SuiteRun], path: Path) -> None:
+    """Grouped bars, one panel per suite and backend: for each kind, one bar per metric, the
+    y-axis starting just under the lowest value shown, each threshold a black tick."""
     from matplotlib.figure import Figure  # no pyplot: no GUI backend, safe in threads
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
-    figure = Figure(figsize=(13, 4 * max(1, len(runs))), layout="constrained")
-    axes = figure.subplots(max(1, len(runs)), 1, squeeze=False)[:, 0]
-    for ax, run in zip(axes, runs, strict=False):
-        _draw_panel(ax, run)
+    panels = [(s.suite, run) for s in suite_runs for run in s.runs]
+    figure = Figure(figsize=(14, 4.2 * max(1, len(panels))), layout="constrained")
+    axes = figure.subplots(max(1, len(panels)), 1, squeeze=False)[:, 0]
+    for ax, (suite, run) in zip(axes, panels, strict=False):
+        _draw_panel(ax, suite, run)
+    handles = [Patch(color=c, label=m) for m, c in zip(CHART_METRICS, CHART_COLORS, strict=True)]
+    handles.append(Line2D([], [], color="black", linewidth=2, label="threshold (min)"))
+    figure.legend(handles=handles, loc="outside right upper", fontsize="small")
     figure.savefig(path, dpi=100)
 
 
-def _draw_panel(ax, run: BackendRun) -> None:
+def _draw_panel(ax, suite: Suite, run: BackendRun) -> None:
     kinds = list(run.summary)
-    width = 0.8 / len(CHART_METRICS)
-    for number, metric in enumerate(CHART_METRICS):
-        values = [run.summary[k].get(metric) or 0.0 for k in kinds]
-        positions = [i + (number - len(CHART_METRICS) / 2 + 0.5) * width for i in range(len(kinds))]
-        ax.bar(positions, values, width, label=metric)
+    width = 0.84 / len(CHART_METRICS)
+    floor = chart_floor(run.summary)
+    for number, (metric, color) in enumerate(zip(CHART_METRICS, CHART_COLORS, strict=True)):
+        for i, kind in enumerate(kinds):
+            value = charted(run.summary[kind], metric)
+            x = i + (number - len(CHART_METRICS) / 2 + 0.5) * width
+            if value is not None:
+                ax.bar(x, value - floor, width, bottom=floor, color=color)
+            limit = suite.thresholds.min.get(f"{kind}.{metric}")
+            if limit is not None:
+                ax.hlines(limit, x - width / 2, x + width / 2, colors="black", linewidth=2)
     ax.set_xticks(range(len(kinds)), [f"{k}\n(n={run.summary[k]['cases']})" for k in kinds])
-    ax.set_ylim(0, 1.05)
-    ax.set_title(f"{run.backend}: metrics per kind (missing = not applicable)")
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_ylim(floor, 1.02)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title(f"{suite.name} ({suite.split}) · {run.backend}: metrics per kind "
+                 "(no bar = not applicable)")
+
+
+def charted(summary: dict[str, float | None], metric: str) -> float | None:
+    """The value a bar shows. Refusal precision is left out of kinds that expect no refusal:
+    there it is 0.00 as soon as one case is refused, which the answerable-correctness bar
+    already shows (the tables keep it)."""
+    if metric == "refusal_precision" and summary.get("refusal_recall") is None:
+        return None
+    return summary.get(metric)
+
+
+def chart_floor(summary: dict[str, dict[str, float | None]]) -> float:
+    """Where the y-axis starts: a tenth under the lowest charted value, never below 0, so
+    that 0.93 and 0.97 look different and 0.2 still shows."""
+    values = [v for kind in summary.values() for m in CHART_METRICS
+              if (v := charted(kind, m)) is not None]
+    lowest = min(values, default=0.0)
+    return max(0.0, int(lowest * 10) / 10 - 0.1)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evals import metrics
+from evals import bbc, metrics
 from evals.report import render_summary, write_report
 from evals.rgb import build_corpus, load_rgb
 from evals.suite import Case, Suite, load_suite
@@ -41,6 +41,14 @@ class BackendRun:
     summary: dict[str, dict[str, float | None]]
     failures: list[str]
     retrieval_from: str = "citations"
+
+
+@dataclass
+class SuiteRun:
+    """One suite, run on each backend."""
+
+    suite: Suite
+    runs: list[BackendRun]
 
 
 class CorpusTexts(Mapping[str, str]):
@@ -75,18 +83,31 @@ def run_cli(
     compare: str | None = None,
     rgb_path: Path | None = None,
     out_dir: Path = Path("reports/eval"),
+    progress: bool = False,
 ) -> int:
-    """Run the suite (or an RGB file) on each backend, write the report, print a summary.
+    """Run the suites ("bbc-test,seeds-test": several at once) or an RGB file on each
+    backend, write one report, print a summary.
 
-    Returns 1 when a metric is under (or over) a threshold of the suite, 0 otherwise."""
+    Returns 1 when a metric is under (or over) a threshold of its suite, 0 otherwise. A BBC
+    suite without the archive raises `ArchiveMissing` before anything runs (the CLI: exit 2)."""
     backends = choose_backends(settings, backend, compare)
     with tempfile.TemporaryDirectory(prefix="newsqa-eval-") as scratch:
-        settings, loaded = prepare(settings, suite, rgb_path, Path(scratch))
-        runs = [run_suite(with_backend(settings, name), loaded) for name in backends]
-    paths = write_report(Path(out_dir), loaded, runs)
-    print(render_summary(loaded, runs))
+        prepared = prepare(settings, suite, rgb_path, Path(scratch), progress)
+        suite_runs = [
+            SuiteRun(loaded, [run_suite(with_backend(on, name), loaded) for name in backends])
+            for on, loaded in prepared
+        ]
+    paths = write_report(Path(out_dir), suite_runs)
+    print(render_summary(suite_runs))
     print(f"report: {paths['markdown']} (results.json, metrics.png beside it)")
-    return 1 if any(run.failures for run in runs) else 0
+    return 1 if any(run.failures for s in suite_runs for run in s.runs) else 0
+
+
+def suite_specs(suite: str | Path) -> list[str | Path]:
+    """'bbc-test,seeds-test' -> ['bbc-test', 'seeds-test']; a Path stays one suite."""
+    if isinstance(suite, Path):
+        return [suite]
+    return [part.strip() for part in suite.split(",") if part.strip()] or ["seeds"]
 
 
 def choose_backends(settings: Settings, backend: str | None, compare: str | None) -> list[str]:
@@ -104,25 +125,43 @@ def with_backend(settings: Settings, backend: str) -> Settings:
 
 
 def prepare(
-    settings: Settings, suite: str | Path, rgb_path: Path | None, scratch: Path
-) -> tuple[Settings, Suite]:
-    """The suite to run and the settings to run it with. An RGB file becomes a corpus of
-    passage files in `scratch`, indexed into a store there (never the user's store)."""
-    if rgb_path is None:
-        return settings, load_suite(suite)
+    settings: Settings,
+    suite: str | Path,
+    rgb_path: Path | None,
+    scratch: Path,
+    progress: bool = False,
+) -> list[tuple[Settings, Suite]]:
+    """Each suite to run with the settings to run it on. Every suite is loaded (and the BBC
+    archive looked for) before any is indexed, so a bad name fails at once. A BBC suite runs
+    on the extracted archive and its cached index; an RGB file becomes a corpus of passage
+    files in `scratch`, indexed into a store there (never the user's store)."""
     from index.ingest import ingest
 
-    loaded = build_corpus(load_rgb(Path(rgb_path)), scratch / "corpus")
-    rgb_settings = settings.model_copy(
-        update={
-            "corpus_dir": scratch / "corpus",
-            "store_dir": scratch / "store",
-            "chroma_host": None,
-            "collection": "newsqa_rgb",
-        }
-    )
-    ingest(rgb_settings, progress=False)
-    return rgb_settings, loaded
+    if rgb_path is not None:
+        loaded = build_corpus(load_rgb(Path(rgb_path)), scratch / "corpus")
+        rgb_settings = settings.model_copy(
+            update={
+                "corpus_dir": scratch / "corpus",
+                "store_dir": scratch / "store",
+                "chroma_host": None,
+                "collection": "newsqa_rgb",
+            }
+        )
+        ingest(rgb_settings, progress=False)
+        return [(rgb_settings, loaded)]
+    suites = [load_suite(spec) for spec in suite_specs(suite)]
+    if any(s.header.corpus == "bbc" for s in suites):
+        bbc.require_archive(settings)
+    prepared = []
+    for loaded in suites:
+        on = settings
+        if loaded.header.corpus == "bbc":
+            on = bbc.eval_settings(settings)
+            log.info("suite %s: BBC archive in %s (indexed once, then reused)", loaded.name,
+                     on.corpus_dir)
+            ingest(on, progress=progress)
+        prepared.append((on, loaded))
+    return prepared
 
 
 def run_suite(settings: Settings, suite: Suite) -> BackendRun:
@@ -186,19 +225,24 @@ def score_case(
     """All per-case metrics of one answer."""
     expected_sources = case.expected_sources
     answerable = not case.expect_refusal
+    correctness = metrics.case_correctness(
+        answer.text, answer.refused, case.expect_refusal, case.expected, case.forbidden
+    )
     values = {
         "hit_at_k": metrics.hit_at_k(ranked, expected_sources, k),
         "mrr": metrics.reciprocal_rank(ranked, expected_sources),
         "retrieval_recall": metrics.retrieval_recall(ranked, expected_sources, k),
-        "correctness": metrics.case_correctness(
-            answer.text, answer.refused, case.expect_refusal, case.expected, case.forbidden
-        ),
+        "correctness": correctness,
+        "answerable_correctness": correctness if answerable else None,
         "citation_validity": metrics.citation_validity(answer.citations, texts),
         "citation_precision": (
             metrics.citation_precision(answer.citations, expected_sources) if answerable else None
         ),
         "citation_recall": (
             metrics.citation_recall(answer.citations, expected_sources) if answerable else None
+        ),
+        "gold_cited": (
+            metrics.gold_cited(answer.citations, expected_sources) if answerable else None
         ),
         "support": None if answer.refused else metrics.support(answer.text, answer.citations),
         "faithfulness_llm": _judge(judge, case, answer),
@@ -217,6 +261,8 @@ def _judge(judge: Judge | None, case: Case, answer: Answer) -> float | None:
 def _failed_score(case: Case) -> metrics.CaseScore:
     values = dict.fromkeys(metrics.CASE_METRICS)
     values["correctness"] = 0.0
+    if not case.expect_refusal:
+        values["answerable_correctness"] = 0.0
     return metrics.CaseScore(case.id, case.kind, case.expect_refusal, False, 0.0, values)
 
 

@@ -10,6 +10,15 @@ their `expected` is about the last turn. Unanswerable cases set `"expect_refusal
 `only_sources` restricts retrieval to some files (the RGB loader uses it to give each
 question its own passages).
 
+The first line may be a header that says what the suite is:
+    {"suite": {"split": "test", "corpus": "bbc", "about": "..."}}
+`split` is "dev" (tune on it) or "test" (never tune on it; its thresholds are set from the
+first honest run). `corpus` is "default" (the configured corpus dir) or "bbc" (the BBC News
+archive, see `evals.bbc`). A suite without a header is a dev suite over the default corpus.
+Unanswerable cases may name the event they are about and the detail no file gives:
+`event` groups all occur in the expected sources, and no file of the corpus matches every
+`event` group and every `missing` group together (checked by `evals/suites/check_bbc.py`).
+
 `NAME.thresholds.json` (optional) gates the run:
     {"min": {"overall.citation_validity": 1.0, "unanswerable.refusal_recall": 0.5},
      "max": {"overall.latency_p95_ms": 5000}}
@@ -21,6 +30,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -36,6 +46,7 @@ KINDS = (
     "unanswerable",
     "multi_turn",
     "injection",
+    "digest",
     "rgb",
 )
 
@@ -56,6 +67,8 @@ class Case(BaseModel):
     expect_refusal: bool = False
     forbidden: list[str] = Field(default_factory=list)
     only_sources: list[str] | None = None  # restrict retrieval to these files (Filters.sources)
+    event: list[list[str]] = Field(default_factory=list)  # what an unanswerable case is about
+    missing: list[list[str]] = Field(default_factory=list)  # the detail no file gives
     notes: str | None = None
 
     @model_validator(mode="after")
@@ -70,6 +83,8 @@ class Case(BaseModel):
             raise ValueError("each 'expected' group needs at least one non-empty string")
         if not self.expect_refusal and not self.expected:
             raise ValueError("an answerable case needs 'expected' (or set expect_refusal)")
+        if self.missing and not self.expect_refusal:
+            raise ValueError("'missing' is for unanswerable cases (set expect_refusal)")
         return self
 
     @property
@@ -95,12 +110,27 @@ class Thresholds(BaseModel):
         return self
 
 
+class Header(BaseModel):
+    """What a suite is: dev or test, and which corpus its cases are about."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    split: Literal["dev", "test"] = "dev"
+    corpus: Literal["default", "bbc"] = "default"
+    about: str | None = None
+
+
 @dataclass
 class Suite:
     name: str
     cases: list[Case]
     thresholds: Thresholds = field(default_factory=Thresholds)
     path: Path | None = None
+    header: Header = field(default_factory=Header)
+
+    @property
+    def split(self) -> str:
+        return self.header.split
 
 
 def resolve_suite_path(spec: str | Path) -> Path:
@@ -108,15 +138,17 @@ def resolve_suite_path(spec: str | Path) -> Path:
     bundled = SUITES_DIR / f"{spec}.jsonl"
     path = bundled if bundled.is_file() else Path(spec)
     if not path.is_file():
-        raise SuiteError(f"no suite file {spec}: pass 'seeds' or the path of a .jsonl suite")
+        names = ", ".join(sorted(p.stem for p in SUITES_DIR.glob("*.jsonl")))
+        raise SuiteError(f"no suite file {spec}: pass a bundled suite ({names}) or the path "
+                         "of a .jsonl suite")
     return path
 
 
 def load_suite(spec: str | Path) -> Suite:
     """Read and validate a suite and its thresholds file; errors name the file and line."""
     path = resolve_suite_path(spec)
-    cases = parse_cases(path.read_text(encoding="utf-8"), str(path))
-    return Suite(path.stem, cases, load_thresholds(thresholds_path(path)), path)
+    header, cases = parse_suite(path.read_text(encoding="utf-8"), str(path))
+    return Suite(path.stem, cases, load_thresholds(thresholds_path(path)), path, header)
 
 
 def thresholds_path(suite_path: Path) -> Path:
@@ -125,10 +157,20 @@ def thresholds_path(suite_path: Path) -> Path:
 
 def parse_cases(text: str, where: str) -> list[Case]:
     """Cases of a JSON-lines text; `where` names the file in error messages."""
+    return parse_suite(text, where)[1]
+
+
+def parse_suite(text: str, where: str) -> tuple[Header, list[Case]]:
+    """The header (or the default one) and the cases of a JSON-lines suite text."""
+    header = Header()
     cases: list[Case] = []
     first_line: dict[str, int] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
+            continue
+        if not first_line and _is_header(line):
+            header = _parse_header(line, f"{where}:{number}")
+            first_line[""] = number
             continue
         case = _parse_line(line, f"{where}:{number}")
         if case.id in first_line:
@@ -138,7 +180,25 @@ def parse_cases(text: str, where: str) -> list[Case]:
             )
         first_line[case.id] = number
         cases.append(case)
-    return cases
+    return header, cases
+
+
+def _is_header(line: str) -> bool:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(record, dict) and "suite" in record
+
+
+def _parse_header(line: str, where: str) -> Header:
+    record = json.loads(line)
+    if set(record) != {"suite"} or not isinstance(record["suite"], dict):
+        raise SuiteError(f'{where}: a header line is {{"suite": {{"split": ..., "corpus": ...}}}}')
+    try:
+        return Header.model_validate(record["suite"])
+    except ValidationError as error:
+        raise SuiteError(f"{where}: suite header {_first_problem(error)}") from None
 
 
 def _parse_line(line: str, where: str) -> Case:

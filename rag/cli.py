@@ -98,7 +98,9 @@ def chat(host: str | None, port: int | None) -> None:
 
 
 @main.command(name="eval")
-@click.option("--suite", default="seeds", show_default=True, help="'seeds' or a suite file.")
+@click.option("--suite", default="seeds", show_default=True,
+              help="Suites, comma-separated: bundled names (seeds, seeds-test, bbc-dev, "
+                   "bbc-test) or .jsonl files.")
 @click.option("--backend", type=click.Choice(["extractive", "openai"]), default=None)
 @click.option("--compare", default=None, help="Backends to compare, e.g. extractive,openai.")
 @click.option("--rgb", "rgb_path", type=click.Path(exists=True, path_type=Path), default=None,
@@ -106,11 +108,15 @@ def chat(host: str | None, port: int | None) -> None:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("reports/eval"),
               show_default=True, help="Report directory.")
 def eval_(suite, backend, compare, rgb_path, out_dir) -> None:
-    """Run an eval suite through ask() and write a report; exit 1 under thresholds."""
+    """Run eval suites through ask() and write one report; exit 1 under thresholds.
+
+    The BBC suites need the BBC News archive (../shared/corpora/ beside the repository, or
+    NEWSQA_BBC_ARCHIVE): without it they exit 2, never a pass. The first run extracts and
+    indexes it into NEWSQA_CACHE_DIR (about 3 minutes), later runs reuse that index."""
     from evals.runner import run_cli
 
     sys.exit(run_cli(get_settings(), suite=suite, backend=backend, compare=compare,
-                     rgb_path=rgb_path, out_dir=out_dir))
+                     rgb_path=rgb_path, out_dir=out_dir, progress=True))
 
 
 def _day(value) -> date | None:

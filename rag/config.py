@@ -81,6 +81,11 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    # evals: where BBC-suite runs keep the extracted archive and its index between runs,
+    # and the archive itself (default: ../shared/corpora/ beside the repository)
+    cache_dir: Path = Field(default_factory=lambda: _user_cache() / "newsqa")
+    bbc_archive: Path | None = None
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if self.chunk_overlap >= self.chunk_tokens // 2:
@@ -93,6 +98,10 @@ class Settings(BaseSettings):
     def answer_backend(self) -> str:
         """Name shown to users: 'extractive' or the LLM model name."""
         return "extractive" if self.llm == "extractive" else f"openai:{self.openai_model}"
+
+
+def _user_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
 
 
 @lru_cache(maxsize=1)

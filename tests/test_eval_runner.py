@@ -67,9 +67,9 @@ def test_runner_writes_report_and_passes_reachable_thresholds(bundled_index, tmp
     code = run_cli(bundled_index, suite=suite, backend="extractive", out_dir=out)
     printed = capsys.readouterr().out
     assert code == 0, printed
-    assert "suite tiny: 3 cases" in printed and "all thresholds met" in printed
+    assert "suite tiny (dev, 3 cases)" in printed and "all thresholds met" in printed
     results = json.loads((out / "results.json").read_text())
-    run = results["runs"][0]
+    run = results["suites"][0]["runs"][0]
     assert run["backend"] == "extractive"
     assert [c["id"] for c in run["cases"]] == ["cooper", "football", "cooper-said"]
     multi = run["cases"][2]
@@ -97,7 +97,7 @@ def test_rgb_file_is_scored_in_a_scratch_store(make_rgb_settings, tmp_path, caps
     rgb = write_rgb(tmp_path / "rgb.jsonl", RGB_RECORDS)
     out = tmp_path / "rgb-report"
     assert run_cli(settings, suite="seeds", backend="extractive", rgb_path=rgb, out_dir=out) == 0
-    run = json.loads((out / "results.json").read_text())["runs"][0]
+    run = json.loads((out / "results.json").read_text())["suites"][0]["runs"][0]
     assert [c["id"] for c in run["cases"]] == ["rgb-q0", "rgb-q0-noise-only", "rgb-qq1",
                                                "rgb-qq1-noise-only"]
     answered = run["cases"][0]
@@ -232,7 +232,7 @@ def test_compare_runs_both_backends_side_by_side_with_llm_judge(
     code = run_cli(settings, suite=suite, compare="extractive,openai", out_dir=out)
     printed = capsys.readouterr().out
     assert code == 0, printed
-    runs = json.loads((out / "results.json").read_text())["runs"]
+    runs = json.loads((out / "results.json").read_text())["suites"][0]["runs"]
     assert [r["backend"] for r in runs] == ["extractive", "openai:gpt-4o-mini"]
     cooper = runs[1]["cases"][0]
     assert cooper["answer"]["backend"] == "openai:gpt-4o-mini"
@@ -242,3 +242,94 @@ def test_compare_runs_both_backends_side_by_side_with_llm_judge(
     assert "openai:gpt-4o-mini" in printed and "extractive" in printed
     table = (out / "report.md").read_text()
     assert "| overall | extractive |" in table and "| overall | openai:gpt-4o-mini |" in table
+
+
+# --- several suites, suite headers, the BBC archive, the chart ---------------------------------
+
+
+def test_several_suites_make_one_report_with_a_table_each_and_all_together(
+    bundled_index, tmp_path, capsys
+):
+    first = write_suite(tmp_path, TINY_SUITE[:1], {"min": {"overall.citation_validity": 1.0}})
+    second = tmp_path / "other.jsonl"
+    header = {"suite": {"split": "test", "corpus": "default", "about": "Held out."}}
+    second.write_text("".join(json.dumps(r) + "\n" for r in [header, TINY_SUITE[1]]))
+    out = tmp_path / "both"
+    code = run_cli(bundled_index, suite=f"{first},{second}", backend="extractive", out_dir=out)
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "suite tiny (dev, 1 cases)" in printed and "suite other (test, 1 cases)" in printed
+    assert "extractive: all thresholds met" in printed
+    assert "extractive: no thresholds: not gated" in printed  # not "all thresholds met"
+    assert "all suites" in printed
+    results = json.loads((out / "results.json").read_text())
+    assert [(s["suite"], s["split"]) for s in results["suites"]] == [("tiny", "dev"),
+                                                                     ("other", "test")]
+    assert results["overall"]["extractive"]["cases"] == 2
+    markdown = (out / "report.md").read_text()
+    assert "## All suites" in markdown and "| other (test) | extractive | 1 |" in markdown
+    assert "| all suites | extractive | 2 |" in markdown
+    assert "No thresholds: not gated." in markdown
+
+
+def test_answerable_correctness_and_gold_cited_are_reported(bundled_index, tmp_path):
+    suite = write_suite(tmp_path, TINY_SUITE[:2])
+    out = tmp_path / "r"
+    run_cli(bundled_index, suite=suite, backend="extractive", out_dir=out)
+    run = json.loads((out / "results.json").read_text())["suites"][0]["runs"][0]
+    cooper, football = run["cases"]
+    assert cooper["scores"]["answerable_correctness"] == cooper["scores"]["correctness"]
+    assert cooper["scores"]["gold_cited"] in (0.0, 1.0)
+    assert football["scores"]["answerable_correctness"] is None
+    assert football["scores"]["gold_cited"] is None
+
+
+def test_a_bbc_suite_without_the_archive_exits_2_and_says_where_to_put_it(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from rag.cli import main
+
+    monkeypatch.setenv("NEWSQA_BBC_ARCHIVE", str(tmp_path / "nowhere" / "bbc-news-2225.tar.gz"))
+    monkeypatch.setenv("NEWSQA_CACHE_DIR", str(tmp_path / "cache"))
+    result = CliRunner().invoke(main, ["eval", "--suite", "bbc-test", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "nowhere/bbc-news-2225.tar.gz does not exist" in result.output
+    assert "NEWSQA_BBC_ARCHIVE" in result.output and "Nothing was run" in result.output
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_bbc_archive_is_extracted_once_into_the_cache_and_split_by_article(tmp_path):
+    import tarfile
+
+    from evals import bbc
+    from rag.config import Settings
+
+    source = tmp_path / "src" / "bbc"
+    for name, text in [("business/001.txt", "A\n\nx"), ("business/002.txt", "B\n\ny"),
+                       ("sport/004.txt", "A\n\nx"), ("README.TXT", "about")]:
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / name).write_text(text)
+    archive = tmp_path / "bbc-news-2225.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(source, arcname="bbc")
+    settings = Settings(_env_file=None, bbc_archive=archive, cache_dir=tmp_path / "cache")
+    corpus = bbc.prepare_corpus(settings)
+    assert corpus.parent.name == f"bbc-{bbc.file_sha256(archive)[:12]}"
+    assert bbc.article_files(corpus) == ["business/001.txt", "business/002.txt", "sport/004.txt"]
+    (corpus / "business" / "002.txt").write_text("changed")
+    assert bbc.prepare_corpus(settings) == corpus  # reused, not extracted again
+    assert (corpus / "business" / "002.txt").read_text() == "changed"
+    duplicates = bbc.duplicate_groups(corpus)
+    assert duplicates["sport/004.txt"] == ["business/001.txt", "sport/004.txt"]
+    assert bbc.split_of("business/001.txt") == "dev" and bbc.split_of("business/002.txt") == "test"
+    assert bbc.split_of("sport/004.txt", duplicates) == "dev"  # follows its first copy
+    on = bbc.eval_settings(settings)
+    assert on.corpus_dir == corpus and on.store_dir.parent == corpus.parent
+
+
+def test_chart_axis_starts_under_the_lowest_value_shown():
+    from evals.report import chart_floor
+
+    assert chart_floor({"overall": {"correctness": 0.93, "mrr": 0.97}}) == pytest.approx(0.8)
+    assert chart_floor({"overall": {"correctness": 0.21, "support": None}}) == pytest.approx(0.1)
+    assert chart_floor({"overall": {"correctness": 0.05}}) == 0.0

@@ -107,6 +107,14 @@ def test_citation_precision_and_recall():
     assert metrics.citation_recall([], ["a.txt"]) == 0.0  # but nothing expected was cited
 
 
+def test_gold_cited_needs_one_citation_into_an_expected_file():
+    cites = [cite(1, "a.txt", "Two soldiers"), cite(2, "b.txt", "12 November")]
+    assert metrics.gold_cited(cites, ["b.txt", "c.txt"]) == 1.0
+    assert metrics.gold_cited(cites, ["c.txt"]) == 0.0
+    assert metrics.gold_cited([], ["c.txt"]) == 0.0  # a refusal cites no gold file
+    assert metrics.gold_cited(cites, []) is None
+
+
 # --- support -----------------------------------------------------------------------------------
 
 
@@ -207,3 +215,14 @@ def test_check_thresholds_min_and_max():
     assert metrics.check_thresholds(summary, {"temporal.correctness": 0.1}) == [
         "temporal.correctness: not measured (threshold min 0.1)"
     ]
+
+
+def test_thresholds_from_a_run_only_ever_rise():
+    from evals.thresholds import from_summary, raised
+
+    first = from_summary({"correctness": 0.493, "refusal_recall": 0.58, "support": None})
+    assert first["min"] == {"overall.citation_validity": 1.0, "overall.correctness": 0.47,
+                            "overall.refusal_recall": 0.56}
+    worse = from_summary({"correctness": 0.30, "refusal_recall": 0.90})
+    assert raised(first, worse)["min"]["overall.correctness"] == 0.47  # never lowered
+    assert raised(first, worse)["min"]["overall.refusal_recall"] == 0.88

@@ -22,7 +22,7 @@ def test_seed_suite_size_and_coverage():
     assert len(SEEDS.cases) >= 40
     assert kinds["unanswerable"] >= 10
     assert kinds["multi_turn"] >= 5
-    assert set(KINDS) - {"rgb"} <= set(kinds)
+    assert set(KINDS) - {"rgb", "digest"} <= set(kinds)
     assert all(len(c.turns or []) >= 2 for c in SEEDS.cases if c.kind == "multi_turn")
     assert all(c.expect_refusal for c in SEEDS.cases if c.kind == "unanswerable")
     # most unanswerable cases are about events the articles do cover (the detail is missing)
@@ -109,6 +109,20 @@ def test_seed_suite_meets_its_thresholds_on_the_offline_backend(bundled_index, t
     print(printed)  # shown by pytest when the gate fails
     assert code == 0, printed
     results = json.loads((tmp_path / "r" / "results.json").read_text())
-    overall = results["runs"][0]["summary"]["overall"]
+    overall = results["suites"][0]["runs"][0]["summary"]["overall"]
     assert overall["cases"] == len(SEEDS.cases)
     assert overall["citation_validity"] == 1.0
+
+
+def test_suite_header_marks_split_and_corpus():
+    from evals.suite import parse_suite
+
+    header, cases = parse_suite(
+        '{"suite": {"split": "test", "corpus": "bbc"}}\n'
+        '{"id": "a", "kind": "single_fact", "question": "q", "expected": [["a"]]}\n', "x.jsonl")
+    assert (header.split, header.corpus, len(cases)) == ("test", "bbc", 1)
+    assert parse_suite('{"id": "a", "kind": "unanswerable", "question": "q", '
+                       '"expect_refusal": true}\n', "x.jsonl")[0].split == "dev"
+    with pytest.raises(SuiteError, match="x.jsonl:1: suite header split: Input should be"):
+        parse_suite('{"suite": {"split": "train"}}\n', "x.jsonl")
+    assert SEEDS.split == "dev"
