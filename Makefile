@@ -23,8 +23,10 @@ chat: $(STAMP)
 ingest: $(STAMP)
 	$(BIN)/newsqa ingest
 
+# make eval SUITE=bbc-test,seeds-test (the BBC suites need ../shared/corpora/)
+SUITE ?= seeds
 eval: $(STAMP)
-	$(BIN)/newsqa eval
+	$(BIN)/newsqa eval --suite $(SUITE)
 
 bench: $(STAMP)
 	$(BIN)/python -m evals.bench $(BENCH_ARGS)

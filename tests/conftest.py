@@ -89,3 +89,14 @@ def bundled_index(tmp_path_factory):
     settings = make_settings(tmp_path_factory.mktemp("bundled"))
     ingest(settings, progress=False)
     return settings
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line saying whether the BBC suite gate ran: a skip there is not a pass."""
+    try:
+        from test_suite_gates import BBC_STATUS
+    except ImportError:
+        return
+    status = BBC_STATUS.get("bbc-test")
+    if status is not None:
+        terminalreporter.write_line(f"BBC suite gate (bbc-test): {status}")
