@@ -12,12 +12,12 @@ order goes, so an article and its copy are never on both sides.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tarfile
 from collections import defaultdict
 from pathlib import Path
 
+from index.embedder import file_sha256
 from rag.config import Settings
 from rag.errors import ConfigError
 
@@ -44,14 +44,6 @@ def require_archive(settings: Settings) -> Path:
             "NEWSQA_BBC_ARCHIVE to its path. Nothing was run."
         )
     return path
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def cache_folder(settings: Settings, archive: Path) -> Path:
