@@ -291,13 +291,16 @@ def support(
 ) -> float | None:
     """Share of the answer's sentences supported by the passages their [n] markers cite.
 
-    The evidence for a citation is its quote plus the article's title and date (an answer may
-    state when an article was published)."""
+    The evidence for a citation is its quote plus the article's title and date, as ISO and
+    as written (an answer may state when an article was published)."""
     by_marker: dict[int, list[str]] = {}
     for c in citations:
-        extra = [getattr(c, "title", None) or "", getattr(c, "published", None) or ""]
+        extra = [getattr(c, name, None) or "" for name in ("title", "published", "date_text")]
         by_marker.setdefault(c.marker, []).append(" ".join([c.quote, *extra]))
-    sentences = [s for s in split_sentences(text) if any(sentence_claims(s))]
+    # Each line is a claim of its own (a digest lists one article a line); a line ending in
+    # a colon only leads into the next ones ("What the articles say, newest first:").
+    lines = [line for line in text.splitlines() if not line.rstrip().endswith(":")]
+    sentences = [s for line in lines for s in split_sentences(line) if any(sentence_claims(s))]
     if not sentences:
         return None
     supported = 0

@@ -17,6 +17,7 @@ from index.store import open_store
 from rag.config import Settings, get_settings
 from rag.errors import IndexMissingError
 from rag.extractive import ExtractiveAnswerer, asked_part
+from rag.extractive.question import date_range, is_broad
 from rag.retrieve import HybridRetriever, Retrieval
 from rag.rewrite import llm_rewrite, needs_context, rule_rewrite
 from rag.types import Answer, Filters, Timings
@@ -24,6 +25,7 @@ from rag.types import Answer, Filters, Timings
 log = logging.getLogger(__name__)
 
 History = list[tuple[str, str]] | None
+BROAD_TOP_K = 15  # passages a digest draws on
 FiltersArg = Filters | dict | None  # a dict is read as Filters, e.g. {"since": "2025-01-01"}
 
 
@@ -74,10 +76,13 @@ class Engine:
         """Yields text pieces as they are generated, then the final validated Answer."""
         started = time.perf_counter()
         query = self.standalone(asked_part(question), history or [])
+        top_k, filters, note = self.scope(query, top_k or self.settings.top_k, filters)
         retrieval = self.retrieve(query, top_k, filters)
         retrieved = time.perf_counter()
         if self.generator is None:
             answer = self.extractive.answer(question, retrieval)
+            if note:
+                answer.notes.append(note)
             yield answer.text
         else:
             answer = yield from self._generate(question, retrieval)
@@ -97,6 +102,28 @@ class Engine:
             pieces.append(piece)
             yield piece
         return validate("".join(pieces), retrieval.hits, self.backend)
+
+    def scope(self, question: str, top_k: int, filters: FiltersArg
+              ) -> tuple[int, Filters | None, str]:
+        """How widely to search: a broad request ("What happened in June 2021?") reaches
+        more passages, and the period it names becomes a date filter (a note says that
+        undated articles were left out)."""
+        if isinstance(filters, dict):
+            filters = Filters.model_validate(filters)
+        if not is_broad(question):
+            return top_k, filters, ""
+        top_k = max(top_k, BROAD_TOP_K)
+        period = date_range(question)
+        if period is None:
+            return top_k, filters, ""
+        since, until = period.since, period.until
+        if filters is not None:  # the narrower of the two periods
+            since = max(since, filters.since or since)
+            until = min(until, filters.until or until)
+        update = {"since": since, "until": until}
+        filters = filters.model_copy(update=update) if filters else Filters(**update)
+        return top_k, filters, (f"Only articles published in {period.phrase}; articles "
+                                "without a date were left out.")
 
     def standalone(self, question: str, history: list[tuple[str, str]]) -> str:
         """The question rewritten to stand alone when it leans on the conversation."""

@@ -11,7 +11,9 @@ WIDTH = 88
 
 def format_answer_plain(answer: Answer) -> str:
     """The answer text, a caution for unsupported sentences, then one block per source."""
-    lines = [textwrap.fill(answer.text, WIDTH)]
+    lines = [textwrap.fill(line, WIDTH, subsequent_indent="  " if line.startswith("- ") else "")
+             for line in answer.text.splitlines()]  # a digest is one line per article
+    lines += [textwrap.fill(f"({note})", WIDTH) for note in answer.notes]
     if answer.unsupported:
         lines += ["", "Not found in the cited passages (check before relying on it):"]
         lines += [f"  - {sentence}" for sentence in answer.unsupported]

@@ -19,7 +19,6 @@ import bm25s
 import numpy as np
 
 from index.types import Chunk
-from rag.lexicon import alternatives
 from rag.terms import terms
 from rag.types import Filters
 
@@ -27,7 +26,6 @@ from rag.types import Filters
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 RRF_K = 60  # the constant from Cormack et al. (2009); damps the weight of top ranks
-EXPANSION_WEIGHT = 0.5  # BM25 weight of a query word's class mates ("killed" for "died")
 POOL_FACTOR = 4  # each side proposes this many times top_k candidates to the fusion
 REFRESH_SECONDS = 1.0  # how often to look whether another process changed the store
 
@@ -81,10 +79,6 @@ class LexicalIndex:
             return []
         mask = filter_mask(self.chunks, filters)
         scores = self.bm25.get_scores(tokens, weight_mask=mask)
-        expansion = [t for t in dict.fromkeys(a for t in tokens for a in alternatives(t))
-                     if t not in tokens and self.document_frequency[t]]
-        if expansion:  # "died" also finds "killed", at a lower weight than the asked word
-            scores = scores + EXPANSION_WEIGHT * self.bm25.get_scores(expansion, weight_mask=mask)
         top = np.argsort(-scores, kind="stable")[:k]
         return [(self.chunks[i], float(scores[i])) for i in top if scores[i] > 0]
 
@@ -188,6 +182,8 @@ def passes(chunk: Chunk, filters: Filters | None) -> bool:
 def filter_mask(chunks: list[Chunk], filters: Filters | None) -> np.ndarray | None:
     if filters is None:
         return None
+    if filters.sources:  # a set: the list may name thousands of files
+        filters = filters.model_copy(update={"sources": frozenset(filters.sources)})
     return np.array([passes(c, filters) for c in chunks], dtype=np.float32)
 
 

@@ -1,8 +1,9 @@
 """Follow-up questions made standalone before retrieval.
 
-Without an LLM a deterministic rule carries the previous turn's key terms and names over:
-("What did Turkey's foreign minister say about Aleppo?", ...) then "When did he say it?"
--> "When did he say it? Turkey's foreign minister say Aleppo Hakan Fidan".
+Without an LLM a deterministic rule carries the previous question's key words over, and the
+short answer the previous turn led with, never the rest of its answer (which may tell of
+other incidents): ("Who is Turkey's foreign minister?", "**Hakan Fidan**: ...") then "When
+did he say it?" -> "When did he say it? Turkey's foreign minister Hakan Fidan".
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from rag.answer_types import names
 from rag.terms import STOP_WORDS, words
 
 # Words that only make sense with an earlier turn: pronouns, "that", "there", "then".
@@ -19,16 +19,26 @@ _REFERRING_WORDS = """he she it they them him her his hers its their theirs this
 _REFERRING = frozenset(_REFERRING_WORDS.split())
 _LEADING = re.compile(r"^\s*(and|but|also|so|what about|how about|and what about)\b", re.IGNORECASE)
 _MARKER = re.compile(r"\[\d+\]")
+DIGEST_HEADING = "What the articles say"  # how a digest opens (rag/extractive/digest.py)
 MAX_CARRIED_NAMES = 4
-SHORT_QUESTION = 2  # content words; fewer means the question leans on the conversation
+# Runs of capitalised words after the first word of the sentence: "Tom Barrack", "Aleppo".
+_NAME = re.compile(r"(?<=[\w,;:’'\"”)] )[A-Z][\w’'\-]+(?: (?:of |al-)?[A-Z][\w’'\-]+)*")
+_SHORT = re.compile(r"^(?:The articles differ: )?\*\*(.+?)\*\*:")  # the short answer that leads
+SHORT_QUESTION = 3  # content words; fewer means the question leans on the conversation
+
+
+def is_refusal_text(answer: str) -> bool:
+    return answer.startswith("The articles don't say")
 
 
 def needs_context(question: str) -> bool:
-    """True when the question leans on earlier turns ("When did he say it?")."""
+    """True when the question leans on earlier turns: it refers back ("When did he say it?"),
+    opens with "and"/"what about", or is short and names nothing ("how many got hurt?")."""
     tokens = words(question)
     content = [t for t in tokens if t not in STOP_WORDS]
+    named = bool(_NAME.search(question))  # "Who commands CENTCOM?" names what it is about
     return bool(_REFERRING & set(tokens)) or bool(_LEADING.match(question)) or (
-        len(content) < SHORT_QUESTION and len(tokens) > 0
+        len(content) < SHORT_QUESTION and len(tokens) > 0 and not named
     )
 
 
@@ -39,9 +49,21 @@ def rule_rewrite(question: str, history: list[tuple[str, str]]) -> str:
     carried = key_words(history[-1][0])
     if needs_context(history[-1][0]) and len(history) > 1:
         carried = key_words(history[-2][0]) + carried  # the earlier turn was a follow-up too
-    answer_names = sorted(names(_MARKER.sub("", history[-1][1])))[:MAX_CARRIED_NAMES]
-    extra = [w for w in dict.fromkeys(carried + answer_names) if w.lower() not in question.lower()]
+    carried += answer_names(history[-1][1])
+    extra = [w for w in dict.fromkeys(carried) if w.lower() not in question.lower()]
     return f"{question} {' '.join(extra)}".strip()
+
+
+def answer_names(answer: str) -> list[str]:
+    """What the previous answer named: its short answer, or the names in its first sentence
+    (the direct answer). A digest, which tells of several incidents, lends none."""
+    short = _SHORT.match(answer)
+    if short:
+        return [short.group(1)]
+    if answer.startswith(DIGEST_HEADING) or is_refusal_text(answer):
+        return []
+    first = _MARKER.split(answer, maxsplit=1)[0]
+    return list(dict.fromkeys(_NAME.findall(first)))[:MAX_CARRIED_NAMES]
 
 
 def key_words(text: str) -> list[str]:

@@ -34,13 +34,24 @@ class Citation(BaseModel):
         return "date unknown"
 
 
+class ShortAnswer(BaseModel):
+    """The direct answer (a name, number, date or place) as an exact span of the file, inside
+    the quote of citation `marker`: file_text[start:end] == text."""
+
+    text: str
+    marker: int
+    source: str
+    start: int
+    end: int
+
+
 class Timings(BaseModel):
     retrieval_ms: float = 0.0
     generation_ms: float = 0.0
 
 
 class Answer(BaseModel):
-    text: str
+    text: str  # with [n] markers; when `short` is set it leads: "**Tom Barrack**: ..."
     citations: list[Citation] = Field(default_factory=list)
     refused: bool = False
     backend: str = "extractive"
@@ -49,6 +60,10 @@ class Answer(BaseModel):
     unsupported: list[str] = Field(default_factory=list)
     # The standalone query actually searched (differs from the question on follow-ups).
     query: str | None = None
+    # The direct answer to a who/when/where/how-many question (None for other questions).
+    short: ShortAnswer | None = None
+    # Remarks of the system, not of the articles: "Only articles published in June 2021 ...".
+    notes: list[str] = Field(default_factory=list)
 
 
 class Filters(BaseModel):

@@ -18,3 +18,17 @@ def assert_offsets(answer: Answer, corpus_dir: Path) -> None:
 
 def sources(answer: Answer) -> set[str]:
     return {c.source for c in answer.citations}
+
+
+def assert_short_is_exact(answer: Answer, text_of) -> None:
+    """`short`, when given, is the exact file text at its offsets and lies inside the quote of
+    the citation it names. `text_of(source)` returns a file's decoded text."""
+    short = answer.short
+    if short is None:
+        return
+    assert text_of(short.source)[short.start:short.end] == short.text, short
+    cited = [c for c in answer.citations if c.marker == short.marker]
+    assert cited, f"short answer names citation [{short.marker}], which does not exist"
+    citation = cited[0]
+    assert citation.source == short.source
+    assert citation.start <= short.start and short.end <= citation.end, (short, citation)

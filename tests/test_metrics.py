@@ -226,3 +226,13 @@ def test_thresholds_from_a_run_only_ever_rise():
     worse = from_summary({"correctness": 0.30, "refusal_recall": 0.90})
     assert raised(first, worse)["min"]["overall.correctness"] == 0.47  # never lowered
     assert raised(first, worse)["min"]["overall.refusal_recall"] == 0.88
+
+
+def test_support_reads_a_digest_line_by_line():
+    cites = [cite(1, "a.txt", "Two soldiers died in Palmyra on Saturday."),
+             cite(2, "b.txt", "Syria joined the coalition on 12 November.")]
+    digest = ("What the articles say, newest first:\n"
+              "- undated: Two soldiers died in Palmyra on Saturday. [1]\n"
+              "- undated: Syria joined the coalition on 12 November. [2]")
+    assert metrics.support(digest, cites) == 1.0
+    assert metrics.support(digest.replace("12 November", "14 November"), cites) == 0.5

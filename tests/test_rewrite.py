@@ -42,3 +42,13 @@ def test_follow_up_retrieves_and_answers_from_the_right_passage(engine, bundled_
 
 def test_without_history_the_same_words_are_not_enough(engine):
     assert engine.ask("When did he say it?").refused
+
+
+def test_rule_carries_the_short_answer_and_nothing_from_a_digest():
+    short = [("Who is the US envoy?", ("**Tom Barrack**: The diplomat said US envoy Tom Barrack "
+              "was en route to Damascus, far from Palmyra. [1]"))]
+    assert rule_rewrite("Where was he going?", short).endswith("envoy Tom Barrack")
+    digest = [("What happened in Idlib?", ("What the articles say, newest first (2 articles):\n"
+               "- undated: Gunmen attacked a convoy in Idlib. [1]\n- undated: Palmyra ... [2]"))]
+    query = rule_rewrite("and how many were injured?", digest)
+    assert "Idlib" in query and "Palmyra" not in query and "convoy" not in query

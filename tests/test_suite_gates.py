@@ -31,9 +31,28 @@ def run_gate(settings, suite: str, out, capsys) -> dict:
     print(printed)  # shown by pytest when the gate fails
     assert code == 0, printed
     results = json.loads((out / "results.json").read_text())
-    summary = results["suites"][0]["runs"][0]["summary"]["overall"]
-    assert summary["citation_validity"] == 1.0
-    return summary
+    run = results["suites"][0]["runs"][0]
+    assert run["summary"]["overall"]["citation_validity"] == 1.0
+    on = bbc.eval_settings(settings) if load_suite(suite).header.corpus == "bbc" else settings
+    assert_every_short_answer_is_exact(run["cases"], on)
+    return run["summary"]["overall"]
+
+
+def assert_every_short_answer_is_exact(cases: list[dict], settings) -> None:
+    """Property over every answer of a suite: `short` is the file's text at its offsets and
+    lies inside the quote of the citation it names."""
+    from answer_checks import assert_short_is_exact
+
+    from evals.runner import CorpusTexts
+    from rag.types import Answer
+
+    texts = CorpusTexts(settings.corpus_dir)
+    shorts = 0
+    for case in cases:
+        answer = Answer.model_validate(case["answer"])
+        assert_short_is_exact(answer, texts.__getitem__)
+        shorts += answer.short is not None
+    assert shorts or not cases, "no answer of the suite led with a short answer"
 
 
 def test_seeds_test_meets_its_thresholds(bundled_index, tmp_path, capsys):
@@ -111,3 +130,14 @@ def test_seeds_test_is_new_and_honest():
         for group in case.expected if not case.expect_refusal else []:
             found = any(contains_phrase(texts[s], a) for s in case.expected_sources for a in group)
             assert found, f"{case.id}: none of {group} in {case.expected_sources}"
+
+
+def test_retraining_the_answerer_reproduces_the_committed_model(tmp_path, capsys):
+    """evals/train_answerer.py, run on the dev suites, writes exactly rag/extractive/model.json."""
+    settings = make_settings(tmp_path)
+    if not bbc.archive_path(settings).is_file():
+        pytest.skip(f"training reads bbc-dev, which needs the archive at "
+                    f"{bbc.archive_path(settings)}")
+    from evals.train_answerer import main
+
+    assert main(["--check"]) == 0, capsys.readouterr().out

@@ -34,6 +34,7 @@ def answer_markdown(answer: Answer) -> str:
     text = html.escape(answer.text.strip(), quote=False)
     text = link_markers(text, {citation.marker for citation in answer.citations})
     parts = [_refusal_markdown(text) if answer.refused else text]
+    parts += [f"*{html.escape(note, quote=False)}*" for note in answer.notes]
     if answer.unsupported:
         quoted = "; ".join(f"“{html.escape(s, quote=False)}”" for s in answer.unsupported)
         parts.append(f"> **Check before relying on it**, not found in the cited passages: {quoted}")

@@ -1,0 +1,236 @@
+"""The offline answerer: the short answer and the verbatim sentence it comes from, or "The
+articles don't say" when the evidence does not hold up.
+
+Which sentence answers is the ranker's decision, whether to answer at all the refusal
+model's (both learned, `model.py`), over the features of `evidence.py`. A compound question
+("How many ..., and which ...?") is answered part by part. When a second article gives the
+asked detail too, its sentence joins the answer, opened by "The articles differ:" when the
+two values differ. Broad requests get a digest instead (`digest.py`).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from rag.citations import cite
+from rag.extractive.digest import digest
+from rag.extractive.evidence import Candidate, Evidence
+from rag.extractive.model import AnswererModel, load_model, refusal_inputs, shares
+from rag.extractive.question import Question, casing_of, question_parts, read_question
+from rag.retrieve import Retrieval
+from rag.types import Answer, Citation, ShortAnswer
+
+REFUSAL = "The articles don't say."
+MIN_SIMILARITY = 0.25  # a refusal points only to passages at least this close
+POINTERS = 2  # closest passages a refusal points to
+IDENTITY_CANDIDATES = 5  # sentences searched for a description of the name asked about
+SECOND_ACCOUNT = 0.35  # another article's sentence joins when this likely beside the best
+
+
+@dataclass
+class Pick:
+    """One (part of a) question, its ranked candidates and the confidence in the best."""
+
+    question: Question
+    candidates: list[Candidate]  # best first
+    confidence: float  # the refusal model's P(the best candidate's answer is right)
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+
+class SentenceVectors:
+    """LRU cache of sentence embeddings: chunks recur across questions, sentences with them."""
+
+    def __init__(self, embedder, size: int = 20000) -> None:
+        self.embedder, self.size = embedder, size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            found = {t: self._cache[t] for t in texts if t in self._cache}
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing:  # embedded outside the lock: it is the slow part
+            found.update(zip(missing, self.embedder.embed(missing), strict=True))
+        with self._lock:
+            for text in texts:
+                self._cache[text] = found[text]
+                self._cache.move_to_end(text)
+            while len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+        return np.stack([found[t] for t in texts])
+
+
+class ExtractiveAnswerer:
+    """Deterministic: the same question over the same index gives the same Answer."""
+
+    backend = "extractive"
+
+    def __init__(self, embedder, idf, model: AnswererModel | None = None) -> None:
+        self.vectors = SentenceVectors(embedder)
+        self.evidence = Evidence(self.vectors.get, idf)
+        self.model = model or load_model()
+
+    def answer(self, question: str, retrieval: Retrieval) -> Answer:
+        casing = casing_of([hit.chunk.text for hit in retrieval.hits])
+        asked = read_question(question, casing)
+        if asked.broad:
+            return digest(asked, retrieval, self.evidence)
+        picks = self.picks(asked, retrieval)
+        if asked.identity:
+            described = identify(picks[0], asked.identity)
+            if described is not None:
+                return described
+        if not any(p.best and p.confidence >= self.model.threshold for p in picks):
+            return refusal(picks[0].candidates)
+        # One confident part answers a compound question; its other parts come along when
+        # they are at least half as likely.
+        floor = self.model.threshold / 2
+        return compose([p for p in picks if p.best and p.confidence >= floor])
+
+    def picks(self, asked: Question, retrieval: Retrieval) -> list[Pick]:
+        """One ranked Pick per question a compound question joins (usually just one). Later
+        parts carry the first part's names: "..., and how many is it buying?"."""
+        pieces = question_parts(asked.text)
+        if len(pieces) == 1:
+            return [self.pick(asked, retrieval, retrieval.query)]
+        carried = retrieval.query[len(asked.text):] if retrieval.query.startswith(asked.text) \
+            else ""
+        casing = casing_of([hit.chunk.text for hit in retrieval.hits])
+        first_names = " ".join(read_question(pieces[0], casing).names)
+        queries = [f"{piece} {'' if i == 0 else first_names} {carried}".strip()
+                   for i, piece in enumerate(pieces)]
+        vectors = self.vectors.get(queries)
+        return [self.pick(read_question(piece, casing), replace(retrieval, query_vector=vector),
+                          query)
+                for piece, query, vector in zip(pieces, queries, vectors, strict=True)]
+
+    def pick(self, asked: Question, retrieval: Retrieval, query: str) -> Pick:
+        candidates = self.evidence.candidates(asked, retrieval, query or asked.text)
+        rank(candidates, self.model)
+        if not candidates:
+            return Pick(asked, [], 0.0)
+        runner_up = candidates[1] if len(candidates) > 1 else None
+        confidence = self.model.refusal.probability(refusal_inputs(candidates[0], runner_up))
+        if candidates[0].features["names_article"] == 0.0:
+            confidence = 0.0  # the article names none of what was asked about: not about it
+        return Pick(asked, candidates, confidence)
+
+
+def rank(candidates: list[Candidate], model: AnswererModel) -> None:
+    """Scores the candidates with the ranker and sorts them, best first."""
+    scores = [model.ranker.score(c.features) for c in candidates]
+    for candidate, probability in zip(candidates, shares(scores), strict=True):
+        candidate.probability = probability
+    candidates.sort(key=lambda c: (-c.probability, c.chunk.source, c.start))
+
+
+def compose(picks: list[Pick]) -> Answer:
+    """The answer: each part's best sentence, and a second article's account of a single
+    question when it is nearly as likely; the short answer of the first part leads."""
+    chosen = [p.best for p in picks]
+    lead = ""
+    if len(picks) == 1:
+        second = second_account(picks[0])
+        if second is not None:
+            chosen.append(second)
+            if differs(picks[0], second):
+                lead = "The articles differ: "
+    chosen = list({id(c): c for c in chosen}.values())
+    citations = [cite(i, c.chunk, c.start, c.end, c.probability) for i, c in enumerate(chosen, 1)]
+    short = short_answer(picks[0].best, picks[0].question, citations[0])
+    body = " ".join(f"{c.text} [{i}]" for i, c in enumerate(chosen, 1))
+    opening = f"**{short.text}**: " if short else ""
+    return Answer(text=f"{lead}{opening}{body}", citations=citations, short=short,
+                  backend="extractive")
+
+
+def second_account(pick: Pick) -> Candidate | None:
+    """Another article's sentence that answers too: of the asked type when the best one is,
+    and at least SECOND_ACCOUNT times as likely."""
+    best = pick.best
+    for candidate in pick.candidates[1:]:
+        if candidate.article != best.article and candidate.features["typed"] >= \
+                best.features["typed"] and candidate.probability >= SECOND_ACCOUNT * \
+                best.probability:
+            return candidate
+    return None
+
+
+def differs(pick: Pick, other: Candidate) -> bool:
+    """The two sentences give different values of the asked detail."""
+    first = pick.best.answer_entity(pick.question)
+    second = other.answer_entity(pick.question)
+    return bool(first and second) and first.text.lower() != second.text.lower()
+
+
+def short_answer(candidate: Candidate, question: Question, citation: Citation) -> ShortAnswer | None:
+    """The answer entity as an exact file span inside the candidate's citation."""
+    entity = candidate.answer_entity(question)
+    if entity is None:
+        return None
+    start = candidate.start + entity.start
+    return ShortAnswer(text=entity.text, marker=citation.marker, source=citation.source,
+                       start=start, end=start + len(entity.text))
+
+
+def identify(pick: Pick, name: str) -> Answer | None:
+    """"Who is Marco Rubio?": the best-ranked sentence that gives the name a title or a
+    description ("US Secretary of State Marco Rubio", "Marco Rubio, the US secretary of
+    state,"), with that description as the short answer."""
+    for candidate in pick.candidates[:IDENTITY_CANDIDATES]:
+        span = description(candidate, name)
+        if span is None:
+            continue
+        citation = cite(1, candidate.chunk, candidate.start, candidate.end, candidate.probability)
+        start, end = candidate.start + span[0], candidate.start + span[1]
+        short = ShortAnswer(text=candidate.text[span[0]:span[1]], marker=1,
+                            source=citation.source, start=start, end=end)
+        return Answer(text=f"**{short.text}**: {candidate.text} [1]", citations=[citation],
+                      short=short, backend="extractive")
+    return None
+
+
+def description(candidate: Candidate, name: str) -> tuple[int, int] | None:
+    """Offsets in the sentence of what it calls `name`: the title before it (capitalised
+    words and "of": "US Secretary of State") or the appositive after it (", CENTCOM's
+    commander,"), the longer of the two; None when the sentence gives neither."""
+    text = candidate.text
+    at = text.lower().find(name.lower())
+    if at < 0 or candidate.analysis is None:
+        return None
+    title: list = []
+    for token in reversed([t for t in candidate.analysis.tokens if t.end <= at]):
+        if token.pos in ("PROPN", "NOUN", "ADJ") or (token.lemma == "of" and title):
+            title.insert(0, token)
+        else:
+            break
+    while title and title[0].lemma == "of":
+        title.pop(0)
+    spans = [(title[0].start, title[-1].end)] if title else []
+    after = _APPOSITIVE.match(text[at + len(name):])
+    if after:
+        start = at + len(name) + after.start(1)
+        spans.append((start, start + len(after.group(1))))
+    return max(spans, key=lambda span: span[1] - span[0], default=None)
+
+
+_APPOSITIVE = re.compile(r",\s+([^,.;\"“”]{3,80}?)\s*,")
+
+
+def refusal(candidates: list[Candidate]) -> Answer:
+    """"The articles don't say", pointing to the two closest sentences when any is close."""
+    close = [c for c in candidates if c.features.get("similarity", 0.0) >= MIN_SIMILARITY]
+    citations = [cite(i, c.chunk, c.start, c.end, c.probability)
+                 for i, c in enumerate(close[:POINTERS], 1)]
+    text = REFUSAL
+    if citations:
+        text += f" The closest passages are {' and '.join(f'[{c.marker}]' for c in citations)}."
+    return Answer(text=text, citations=citations, refused=True, backend="extractive")
