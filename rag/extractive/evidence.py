@@ -71,9 +71,8 @@ class Candidate:
         labels = question.labels if labels is None else labels
         if self.analysis is None or not labels:
             return []
-        asked = question.text.lower()
         return [e for e in self.analysis.entities
-                if e.label in labels and e.text.lower() not in asked]
+                if e.label in labels and not named_by(e.text, question)]
 
     def anchors(self, question: Question) -> list[int]:
         """Offsets of the sentence's words that the question shares."""
@@ -251,6 +250,17 @@ def share(names: list[str], text: str) -> float:
     if not names:
         return 1.0
     return sum(1 for n in names if n in text) / len(names)
+
+
+def named_by(text: str, question: Question) -> bool:
+    """The question already names it: as written, or word by word up to the ending
+    ("Sweden" for "Which Swedish town ...?"): then it is no answer to the question."""
+    asked = question.text.lower()
+    if text.lower() in asked:
+        return True
+    words = re.findall(r"[a-z]+", text.lower())
+    prefixes = {w[:PREFIX] for w in re.findall(r"[a-z]+", asked) if len(w) >= PREFIX}
+    return bool(words) and all(len(w) >= PREFIX and w[:PREFIX] in prefixes for w in words)
 
 
 def around(text: str, entity: Entity, chars: int = 60) -> str:
