@@ -5,7 +5,9 @@ Which sentence answers is the ranker's decision, whether to answer at all the re
 model's (both learned, `model.py`), over the features of `evidence.py`. A compound question
 ("How many ..., and which ...?") is answered part by part. When a second article gives the
 asked detail too, its sentence joins the answer, opened by "The articles differ:" when the
-two values differ. Broad requests get a digest instead (`digest.py`).
+two values differ. "Who is <name>?" is answered by the title or description a sentence gives
+the name. Whatever the models say, an article that names none of what the question names is
+not about it, and is not used to answer. Broad requests get a digest instead (`digest.py`).
 """
 
 from __future__ import annotations
