@@ -168,31 +168,33 @@ def parse_suite(text: str, where: str) -> tuple[Header, list[Case]]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        if not first_line and _is_header(line):
-            header = _parse_header(line, f"{where}:{number}")
+        place = f"{where}:{number}"
+        record = _load_line(line, place)
+        if not first_line and "suite" in record:
+            header = _parse_header(record, place)
             first_line[""] = number
             continue
-        case = _parse_line(line, f"{where}:{number}")
+        case = _parse_case(record, place)
         if case.id in first_line:
             raise SuiteError(
-                f"{where}:{number}: duplicate case id {case.id!r} (first on line "
-                f"{first_line[case.id]})"
+                f"{place}: duplicate case id {case.id!r} (first on line {first_line[case.id]})"
             )
         first_line[case.id] = number
         cases.append(case)
     return header, cases
 
 
-def _is_header(line: str) -> bool:
+def _load_line(line: str, where: str) -> dict:
     try:
         record = json.loads(line)
-    except json.JSONDecodeError:
-        return False
-    return isinstance(record, dict) and "suite" in record
+    except json.JSONDecodeError as error:
+        raise SuiteError(f"{where}: not valid JSON ({error.msg}, column {error.colno})") from None
+    if not isinstance(record, dict):
+        raise SuiteError(f"{where}: a case must be a JSON object")
+    return record
 
 
-def _parse_header(line: str, where: str) -> Header:
-    record = json.loads(line)
+def _parse_header(record: dict, where: str) -> Header:
     if set(record) != {"suite"} or not isinstance(record["suite"], dict):
         raise SuiteError(f'{where}: a header line is {{"suite": {{"split": ..., "corpus": ...}}}}')
     try:
@@ -201,13 +203,7 @@ def _parse_header(line: str, where: str) -> Header:
         raise SuiteError(f"{where}: suite header {_first_problem(error)}") from None
 
 
-def _parse_line(line: str, where: str) -> Case:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise SuiteError(f"{where}: not valid JSON ({error.msg}, column {error.colno})") from None
-    if not isinstance(record, dict):
-        raise SuiteError(f"{where}: a case must be a JSON object")
+def _parse_case(record: dict, where: str) -> Case:
     try:
         return Case.model_validate(record)
     except ValidationError as error:

@@ -38,7 +38,6 @@ from rag.extractive.evidence import FEATURES
 from rag.extractive.model import (
     MODEL_PATH,
     REFUSAL_FEATURES,
-    AnswererModel,
     Logistic,
     refusal_inputs,
 )
@@ -48,7 +47,6 @@ from rag.types import Filters
 DEV_SUITES = ("seeds", "seeds-casual", "bbc-dev")
 BUNDLED = Path(__file__).resolve().parents[1] / "data" / "articles"
 SKIPPED_KINDS = {"digest"}  # a digest has no single answer to find
-THRESHOLD = 0.5  # used while ranking the training data; the shipped one is best_threshold()
 C = 1.0
 TOLERANCE = 0.01  # how far a retrained weight may stray and still reproduce the file
 
@@ -117,7 +115,7 @@ def candidates(engine, question: str, filters: Filters | None,
     retrieval = engine.retrieve(query or question, None, filters)
     answerer = engine.extractive
     casing = casing_of([hit.chunk.text for hit in retrieval.hits])
-    picks = answerer.picks(read_question(question, casing), retrieval)
+    picks = answerer.picks(read_question(question, casing), retrieval, casing)
     # In file order, not in the order the shipped model ranks them: the rows (and so the
     # fitted weights, to the last digit) must not depend on the model being replaced.
     return [sorted(pick.candidates, key=lambda c: (c.chunk.source, c.start)) for pick in picks]
@@ -162,7 +160,6 @@ def train(asked: list[Asked]) -> tuple[Logistic, Logistic, float, dict]:
                     ranker_rows.add(difference, FEATURES, True)
                     ranker_rows.add({n: -v for n, v in difference.items()}, FEATURES, False)
     ranker = fit(ranker_rows, FEATURES, intercept=False)
-    model = AnswererModel(ranker, ranker, THRESHOLD)
     # Near-miss twins are more examples of unanswerable questions, not more of them in use:
     # together they weigh as much as the real unanswerable cases, so the probability stays
     # calibrated to the suites' mix and 0.5 means "more likely right than wrong".
@@ -173,7 +170,7 @@ def train(asked: list[Asked]) -> tuple[Logistic, Logistic, float, dict]:
     outcomes: list[tuple[bool, bool] | None] = []  # (answerable, best is right); None: twin
     for item in asked:
         part = item.parts[0]
-        rank(part, model)
+        rank(part, ranker)
         if part:
             right = item.answerable and holds_answer(part[0], item.case)
             refusal_rows.add(refusal_inputs(part[0], part[1] if len(part) > 1 else None),

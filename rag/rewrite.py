@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from rag.extractive.answerer import REFUSAL
+from rag.extractive.digest import HEADING
 from rag.terms import STOP_WORDS, words
 
 # Words that only make sense with an earlier turn: pronouns, "that", "there", "then".
@@ -19,16 +21,11 @@ _REFERRING_WORDS = """he she it they them him her his hers its their theirs this
 _REFERRING = frozenset(_REFERRING_WORDS.split())
 _LEADING = re.compile(r"^\s*(and|but|also|so|what about|how about|and what about)\b", re.IGNORECASE)
 _MARKER = re.compile(r"\[\d+\]")
-DIGEST_HEADING = "What the articles say"  # how a digest opens (rag/extractive/digest.py)
 MAX_CARRIED_NAMES = 4
 # Runs of capitalised words after the first word of the sentence: "Tom Barrack", "Aleppo".
 _NAME = re.compile(r"(?<=[\w,;:’'\"”)] )[A-Z][\w’'\-]+(?: (?:of |al-)?[A-Z][\w’'\-]+)*")
 _SHORT = re.compile(r"^(?:The articles differ: )?\*\*(.+?)\*\*:")  # the short answer that leads
 SHORT_QUESTION = 3  # content words; fewer means the question leans on the conversation
-
-
-def is_refusal_text(answer: str) -> bool:
-    return answer.startswith("The articles don't say")
 
 
 def needs_context(question: str) -> bool:
@@ -60,7 +57,7 @@ def answer_names(answer: str) -> list[str]:
     short = _SHORT.match(answer)
     if short:
         return [short.group(1)]
-    if answer.startswith(DIGEST_HEADING) or is_refusal_text(answer):
+    if answer.startswith((HEADING, REFUSAL)):
         return []
     first = _MARKER.split(answer, maxsplit=1)[0]
     return list(dict.fromkeys(_NAME.findall(first)))[:MAX_CARRIED_NAMES]

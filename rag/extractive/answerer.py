@@ -22,7 +22,7 @@ import numpy as np
 from rag.citations import cite
 from rag.extractive.digest import digest
 from rag.extractive.evidence import Candidate, Evidence
-from rag.extractive.model import AnswererModel, load_model, refusal_inputs, shares
+from rag.extractive.model import AnswererModel, Logistic, load_model, refusal_inputs, shares
 from rag.extractive.question import Question, casing_of, question_parts, read_question
 from rag.retrieve import Retrieval
 from rag.types import Answer, Citation, ShortAnswer
@@ -85,7 +85,7 @@ class ExtractiveAnswerer:
         asked = read_question(question, casing)
         if asked.broad:
             return digest(asked, retrieval, self.evidence)
-        picks = self.picks(asked, retrieval)
+        picks = self.picks(asked, retrieval, casing)
         if asked.identity:
             described = identify(picks[0], asked.identity)
             if described is not None:
@@ -97,15 +97,16 @@ class ExtractiveAnswerer:
         floor = self.model.threshold / 2
         return compose([p for p in picks if p.best and p.confidence >= floor])
 
-    def picks(self, asked: Question, retrieval: Retrieval) -> list[Pick]:
+    def picks(self, asked: Question, retrieval: Retrieval,
+              casing: dict[str, str] | None = None) -> list[Pick]:
         """One ranked Pick per question a compound question joins (usually just one). Later
-        parts carry the first part's names: "..., and how many is it buying?"."""
+        parts carry the first part's names: "..., and how many is it buying?". `casing` is
+        the passages' (`casing_of`), to read each part as `asked` was read."""
         pieces = question_parts(asked.text)
         if len(pieces) == 1:
             return [self.pick(asked, retrieval, retrieval.query)]
         carried = retrieval.query[len(asked.text):] if retrieval.query.startswith(asked.text) \
             else ""
-        casing = casing_of([hit.chunk.text for hit in retrieval.hits])
         first_names = " ".join(read_question(pieces[0], casing).names)
         queries = [f"{piece} {'' if i == 0 else first_names} {carried}".strip()
                    for i, piece in enumerate(pieces)]
@@ -116,7 +117,7 @@ class ExtractiveAnswerer:
 
     def pick(self, asked: Question, retrieval: Retrieval, query: str) -> Pick:
         candidates = self.evidence.candidates(asked, retrieval, query or asked.text)
-        rank(candidates, self.model)
+        rank(candidates, self.model.ranker)
         if not candidates:
             return Pick(asked, [], 0.0)
         runner_up = candidates[1] if len(candidates) > 1 else None
@@ -126,9 +127,9 @@ class ExtractiveAnswerer:
         return Pick(asked, candidates, confidence)
 
 
-def rank(candidates: list[Candidate], model: AnswererModel) -> None:
+def rank(candidates: list[Candidate], ranker: Logistic) -> None:
     """Scores the candidates with the ranker and sorts them, best first."""
-    scores = [model.ranker.score(c.features) for c in candidates]
+    scores = [ranker.score(c.features) for c in candidates]
     for candidate, probability in zip(candidates, shares(scores), strict=True):
         candidate.probability = probability
     candidates.sort(key=lambda c: (-c.probability, c.chunk.source, c.start))

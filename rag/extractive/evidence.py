@@ -45,7 +45,8 @@ FEATURES = (
     "open_type",  # the question's answer type is open ("What did she say?")
     "passage_rank",  # 1 / (1 + rank of the sentence's passage in the retrieval)
 )
-NEAR_TOKENS = 6  # an answer entity this many characters/6 away from a shared word is "near"
+CHARS_PER_WORD = 6  # distances in a sentence are counted in characters, about six a word
+NEAR_WORDS = 6  # an answer entity this many words from a shared word is half as "near"
 
 
 @dataclass(eq=False)
@@ -76,8 +77,8 @@ class Candidate:
 
     def anchors(self, question: Question) -> list[int]:
         """Offsets of the sentence's words that the question shares."""
-        asked = {stem(lemma) for lemma in question.lemmas}
-        return [t.start for t in self.analysis.tokens if t.content and stem(t.lemma) in asked]
+        return [t.start for t in self.analysis.tokens
+                if t.content and stem(t.lemma) in question.stems]
 
     def answer_entity(self, question: Question) -> Entity | None:
         """The entity of the asked type closest to the question's words in the sentence,
@@ -92,13 +93,13 @@ class Candidate:
     def pull(self, entity: Entity, question: Question) -> float:
         """How strongly the question's words around it point at `entity`."""
         weights = question.weights or {}
-        asked = {stem(lemma) for lemma in question.lemmas}
         total = 0.0
         for token in self.analysis.tokens:
             term = stem(token.lemma)
-            if token.content and term in asked and not entity.start <= token.start < entity.end:
+            if token.content and term in question.stems and \
+                    not entity.start <= token.start < entity.end:
                 gap = min(abs(token.start - entity.end), abs(entity.start - token.end))
-                total += weights.get(term, 1.0) / (1.0 + gap / 6)
+                total += weights.get(term, 1.0) / (1.0 + gap / CHARS_PER_WORD)
         return total
 
 
@@ -183,7 +184,7 @@ class Evidence:
         """IDF weight of each content word of the query (lemmas as well as surface forms);
         words a follow-up rewrite carried over from earlier turns count half: they place the
         answer without outweighing what is asked."""
-        own = set(terms(question.text)) | {stem(lemma) for lemma in question.lemmas}
+        own = set(terms(question.text)) | question.stems
         weights = {term: self.idf(term) for term in own if term}
         for term in set(terms(query)) - own:
             weights[term] = CARRIED * self.idf(term)
@@ -276,7 +277,7 @@ def nearness(entity: Entity, anchors: list[int]) -> float:
     """1.0 next to a shared word, falling off with distance (0.0 with no shared word)."""
     if not anchors:
         return 0.0
-    return 1.0 / (1.0 + distance(entity, anchors) / (6 * NEAR_TOKENS))
+    return 1.0 / (1.0 + distance(entity, anchors) / (CHARS_PER_WORD * NEAR_WORDS))
 
 
 def new_names(analysis: Analysis, question: Question) -> list[str]:

@@ -17,10 +17,11 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 
 from rag.extractive.analysis import Analysis, analyze
 from rag.sentences import split_sentences
-from rag.terms import terms
+from rag.terms import stem, terms
 
 PERSON = frozenset({"PERSON", "ORG", "NORP"})
 PLACE = frozenset({"GPE", "LOC", "FAC"})
@@ -81,7 +82,6 @@ _AUXILIARIES = "did does do has have had will would can could should may might"
 _DO = frozenset(_AUXILIARIES.split())
 _COPULAS = "is was are were s be been"
 _BE = frozenset(_COPULAS.split())
-_QUESTION_WORD = re.compile(r"\b(who|whom|whose|what|which|when|where|why|how)\b", re.IGNORECASE)
 # Requests for an overview rather than one fact.
 _BROAD = re.compile(
     r"^\W*(?:so\s+)?(summar|recap|round-?up|overview|brief me|update me|digest|the gist|gist of"
@@ -113,6 +113,11 @@ class Question:
     @property
     def lemmas(self) -> set[str]:
         return self.analysis.lemmas
+
+    @cached_property
+    def stems(self) -> set[str]:
+        """The lemmas as the lexical side stems them: what a sentence's words are matched to."""
+        return {stem(lemma) for lemma in self.lemmas}
 
     @property
     def focus(self) -> list[str]:
@@ -226,11 +231,6 @@ def noun_labels(after: list[str]) -> frozenset[str] | None:
 def is_broad(question: str) -> bool:
     """"Summarize the news", "What's going on in Syria?", "What happened in June 2021?"."""
     return bool(_BROAD.search(question.strip())) and not _WHY.search(question)
-
-
-def asks(question: str) -> bool:
-    """The text asks something (a question word or a question mark)."""
-    return "?" in question or bool(_QUESTION_WORD.search(question))
 
 
 def asked_part(question: str) -> str:
