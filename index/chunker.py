@@ -7,55 +7,16 @@ chunk by up to `overlap` word pieces of whole sentences.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Protocol
 
 from index.layout import content_hash
 from index.types import Article, Chunk
-
-# A sentence ends at . ! ? (plus closing quotes/brackets) before whitespace and a capital,
-# digit or opening quote; and at every line break (paragraphs, bullets, headlines).
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?])[\"”’')\]]*(?=\s+[\"“‘'(\[]?[A-Z0-9])|\n")
-# Abbreviations after which a full stop does not end a sentence.
-_ABBREVIATIONS = {
-    "mr", "mrs", "ms", "dr", "prof", "gen", "col", "lt", "sgt", "cmdr", "capt", "adm", "gov",
-    "sen", "rep", "st", "jr", "sr", "no", "vs", "inc", "ltd", "co", "corp", "jan", "feb", "mar",
-    "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "u.s", "u.n", "u.k", "e.g",
-    "i.e", "a.m", "p.m", "rev", "ft", "mt", "approx",
-}
+from rag.sentences import sentence_spans, trim
 
 
 class TokenCounter(Protocol):
     def encode_batch(self, inputs: list[str], add_special_tokens: bool = ...) -> list: ...
-
-
-def sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """Sentence (start, end) offsets within text[start:end], whitespace trimmed."""
-    pieces, cursor = [], start
-    for match in _SENTENCE_BREAK.finditer(text, start, end):
-        if match.group() != "\n" and _after_abbreviation(text, match.start() - 1):
-            continue
-        pieces.append((cursor, match.end()))
-        cursor = match.end()
-    pieces.append((cursor, end))
-    return [trimmed for a, b in pieces if (trimmed := _trim(text, a, b))]
-
-
-def _after_abbreviation(text: str, dot: int) -> bool:
-    word = re.search(r"([\w.]+)\.$", text[max(0, dot - 12):dot + 1])
-    if not word:
-        return False
-    token = word.group(1).lower()
-    return token in _ABBREVIATIONS or len(token) == 1  # initials: "John F. Kennedy"
-
-
-def _trim(text: str, start: int, end: int) -> tuple[int, int] | None:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return (start, end) if start < end else None
 
 
 def chunk_article(article: Article, text: str, tokenizer: TokenCounter, max_tokens: int,
@@ -73,7 +34,7 @@ def chunk_article(article: Article, text: str, tokenizer: TokenCounter, max_toke
 def _units(text: str, start: int, end: int, tokenizer: TokenCounter,
            max_tokens: int) -> list[tuple[int, int, int]]:
     """(start, end, word pieces) of each sentence; over-long sentences cut at word starts."""
-    spans = sentences(text, start, end)
+    spans = sentence_spans(text, start, end)
     encodings = tokenizer.encode_batch([text[a:b] for a, b in spans], add_special_tokens=False)
     units = []
     for (a, b), encoding in zip(spans, encodings):
@@ -95,7 +56,7 @@ def _cut_long(text: str, base: int, encoding, max_tokens: int) -> Iterator[tuple
             while cut > first + 1 and tokens[cut].startswith("##"):
                 cut -= 1
             last = cut
-        piece = _trim(text, base + offsets[first][0], base + offsets[last - 1][1])
+        piece = trim(text, base + offsets[first][0], base + offsets[last - 1][1])
         if piece:
             yield piece[0], piece[1], last - first
         first = last

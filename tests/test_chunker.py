@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from index.chunker import chunk_article, sentences
+from index.chunker import chunk_article
+from rag.sentences import sentence_spans
 from index.embedder import load_tokenizer
 from index.reader import read_file
 from index.types import Article
@@ -84,6 +85,6 @@ def test_over_long_sentence_is_cut_at_word_boundaries(tokenizer):
 
 def test_sentences_respect_abbreviations():
     text = "The U.S. military said Monday it struck. Gen. Smith agreed. “Yes,” he said."
-    found = [text[a:b] for a, b in sentences(text, 0, len(text))]
+    found = [text[a:b] for a, b in sentence_spans(text)]
     assert found == ["The U.S. military said Monday it struck.", "Gen. Smith agreed.",
                      "“Yes,” he said."]
