@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+import rag.config  # noqa: F401  (sets the libraries' no-telemetry switches before onnxruntime loads)
 from rag.errors import ConfigError, LLMError, ModelError
 
 if TYPE_CHECKING:

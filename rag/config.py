@@ -23,6 +23,9 @@ for _name, _value in {
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
     "DO_NOT_TRACK": "1",
+    # onnxruntime queues an event with host details and a device id on every session
+    # (~/.cache/Microsoft/DeveloperTools/) and looks up Microsoft's events host.
+    "ORT_DISABLE_TELEMETRY": "1",
 }.items():
     os.environ.setdefault(_name, _value)
 
