@@ -114,13 +114,17 @@ def _ingest(settings: Settings, paths: list[Path] | None, rebuild: bool, progres
         drop_index(settings)
     store = open_store(settings, embedder, create=True)
     run = _Run(settings, store, embedder)
-    files = collect_files(paths or [settings.corpus_dir])
-    if paths is None:
-        files += run.outside_files()
-    run.report.files = len(files)
-    run.add_files(files, progress)
-    if paths is None:
-        run.remove_missing({source_name(p, settings.corpus_dir) for p in files})
+    try:
+        files = collect_files(paths or [settings.corpus_dir])
+        if paths is None:
+            files += run.outside_files()
+        run.report.files = len(files)
+        run.add_files(files, progress)
+        if paths is None:
+            run.remove_missing({source_name(p, settings.corpus_dir) for p in files})
+    finally:
+        if store.changed:  # even a run that failed half-way may have deleted chunks
+            store.publish()
     run.report.seconds = time.perf_counter() - began
     log.info("ingest done: %d chunks added, %d removed in %.1f s", run.report.chunks_added,
              run.report.chunks_removed, run.report.seconds)

@@ -4,11 +4,18 @@ The chunk collection records which embedder built it (name, dimension); the mani
 collection ("<collection>-files") maps each source file to the fingerprint of the content
 that was fully stored, so ingest can tell unchanged, changed and removed files apart.
 Embedded (`PersistentClient` at NEWSQA_STORE_DIR) or a server (`HttpClient`, NEWSQA_CHROMA_HOST).
+
+The store publishes a generation (in "<collection>-state", which a rebuild keeps): a new
+token after every ingest that changed something and after every drop. A reader that saw
+another generation reopens its client, since an embedded client that stays open does not
+see another process's deletes, and a dropped collection's handle is dead.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -17,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from index.types import Chunk
-from rag.errors import EmbedderMismatchError, IndexMissingError, StoreError
+from rag.errors import EmbedderMismatchError, IndexMissingError, StoreChangedError, StoreError
 
 if TYPE_CHECKING:
     from index.embedder import Embedder
@@ -28,6 +35,7 @@ log = logging.getLogger(__name__)
 BATCH = 100  # records per Chroma write (Chroma suggests 50-250)
 PAGE = 1000  # records per Chroma read
 SCHEMA = 1  # bump when chunk ids or metadata change meaning
+GENERATION = "generation"  # the record id of the published generation
 
 
 def connect(settings: Settings):
@@ -73,15 +81,27 @@ def open_store(settings: Settings, embedder: Embedder, *, create: bool = False) 
     _check_signature(chunks.metadata or {}, embedder)
     files = client.get_or_create_collection(f"{settings.collection}-files",
                                             embedding_function=None)
-    return Store(client, chunks, files)
+    return Store(client, chunks, files, _state(client, settings))
 
 
 def drop_index(settings: Settings) -> None:
-    """Deletes the chunk and manifest collections (for `newsqa ingest --rebuild`)."""
+    """Deletes the chunk and manifest collections (for `newsqa ingest --rebuild`), and
+    publishes a new generation so that readers let go of them."""
     client = connect(settings)
     for name in (settings.collection, f"{settings.collection}-files"):
         if _get_collection(client, name) is not None:
             client.delete_collection(name)
+    _publish(_state(client, settings))
+
+
+def _state(client, settings: Settings):
+    return client.get_or_create_collection(f"{settings.collection}-state",
+                                           embedding_function=None)
+
+
+def _publish(state) -> None:
+    state.upsert(ids=[GENERATION], embeddings=[[1.0]],
+                 metadatas=[{"token": uuid.uuid4().hex, "at": time.time()}])
 
 
 def _get_collection(client, name: str):
@@ -110,15 +130,33 @@ def _check_signature(meta: dict, embedder: Embedder) -> None:
 class Store:
     """Chunks with their vectors and metadata; ids are the chunk ids."""
 
-    def __init__(self, client, chunks, files) -> None:
+    def __init__(self, client, chunks, files, state=None) -> None:
         self.client = client
         self.collection = chunks
         self.files = files
+        self.state = state
+        self.changed = False  # written to since opened: publish() when done
 
     def count(self) -> int:
         return self.collection.count()
 
+    def generation(self) -> str | None:
+        """The token of the latest published change (None before the first): one small
+        read, fresh even through an embedded client that holds stale vectors."""
+        found = self.state.get(ids=[GENERATION], include=["metadatas"])
+        return found["metadatas"][0]["token"] if found["ids"] else None
+
+    def publish(self) -> None:
+        """Tells readers in other processes that the store changed."""
+        _publish(self.state)
+        self.changed = False
+
+    def close(self) -> None:
+        """Lets go of the client (the next open_store of this path starts afresh)."""
+        self.client.close()
+
     def upsert(self, chunks: list[Chunk], vectors: np.ndarray) -> None:
+        self.changed = True
         for first in range(0, len(chunks), BATCH):
             batch = chunks[first:first + BATCH]
             self.collection.upsert(
@@ -128,6 +166,7 @@ class Store:
 
     def update_metadata(self, chunks: list[Chunk]) -> None:
         """New offsets/metadata for chunks whose text (and so vector) is unchanged."""
+        self.changed = True
         for first in range(0, len(chunks), BATCH):
             batch = chunks[first:first + BATCH]
             self.collection.update(ids=[c.id for c in batch],
@@ -135,6 +174,7 @@ class Store:
 
     def delete(self, ids: Sequence[str]) -> None:
         ids = list(ids)
+        self.changed = self.changed or bool(ids)
         for first in range(0, len(ids), BATCH):
             self.collection.delete(ids=ids[first:first + BATCH])
 
@@ -179,10 +219,16 @@ class Store:
         return [(i, 1.0 - d) for i, d in zip(found["ids"][0], found["distances"][0])]
 
     def _nearest(self, vector: np.ndarray, k: int, where: dict | None, include: list[str]):
+        from chromadb.errors import NotFoundError
+
         # Chroma returns fewer than k results when it holds fewer (no count() round trip).
-        return self.collection.query(
-            query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
-            n_results=k, where=where or None, include=include)
+        try:
+            return self.collection.query(
+                query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
+                n_results=k, where=where or None, include=include)
+        except NotFoundError as error:
+            raise StoreChangedError(f"the index was dropped or rebuilt ({error}): reopen "
+                                    "the store") from error
 
     # -- the per-file manifest: written only after all of a file's chunks are stored --
 
@@ -194,6 +240,7 @@ class Store:
 
     def record_files(self, fingerprints: dict[str, str]) -> None:
         items = list(fingerprints.items())
+        self.changed = self.changed or bool(items)
         for first in range(0, len(items), BATCH):
             batch = items[first:first + BATCH]
             self.files.upsert(ids=[s for s, _ in batch], embeddings=[[1.0]] * len(batch),
@@ -201,6 +248,7 @@ class Store:
 
     def forget_files(self, sources: Sequence[str]) -> None:
         sources = list(sources)
+        self.changed = self.changed or bool(sources)
         for first in range(0, len(sources), BATCH):
             self.files.delete(ids=sources[first:first + BATCH])
 
@@ -213,8 +261,11 @@ class Store:
 
 
 def _chunks(page: dict) -> list[Chunk]:
+    """The page's records as chunks; a record without metadata is one another process
+    deleted after this client read its vector index, and is left out."""
     return [Chunk.from_record(i, doc, meta)
-            for i, doc, meta in zip(page["ids"], page["documents"], page["metadatas"])]
+            for i, doc, meta in zip(page["ids"], page["documents"], page["metadatas"])
+            if meta is not None and doc is not None]
 
 
 def to_text_node(chunk: Chunk):

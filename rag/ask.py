@@ -35,8 +35,8 @@ class Engine:
     def __init__(self, settings: Settings, *, embedder=None, llm=None) -> None:
         self.settings = settings
         self.embedder = embedder or make_embedder(settings)
-        self.store = self._open_or_build()
-        self.retriever = HybridRetriever(self.store, self.embedder)
+        self.retriever = HybridRetriever(self._open_or_build(), self.embedder,
+                                         reopen=lambda: open_store(settings, self.embedder))
         self.extractive = ExtractiveAnswerer(self.embedder, self._idf)
         self.generator = None
         if settings.llm == "openai":
@@ -54,6 +54,11 @@ class Engine:
                      self.settings.store_dir, self.settings.corpus_dir)
             ensure_index(self.settings)
             return open_store(self.settings, self.embedder)
+
+    @property
+    def store(self):
+        """The store as the retriever holds it now (it reopens it after outside changes)."""
+        return self.retriever.store
 
     def _idf(self, term: str) -> float:
         return self.retriever.lexical.idf(term)

@@ -25,5 +25,9 @@ class StoreError(NewsqaError):
     """The Chroma store cannot be reached or opened."""
 
 
+class StoreChangedError(StoreError):
+    """The collection this client held was dropped or rebuilt by another process."""
+
+
 class LLMError(NewsqaError):
     """The LLM endpoint failed: bad key, rate limit, unreachable, timeout."""

@@ -10,24 +10,32 @@ import logging
 import math
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from functools import cached_property
 from time import monotonic
+from typing import TYPE_CHECKING
 
 import bm25s
 import numpy as np
 
 from index.types import Chunk
+from rag.errors import StoreChangedError, StoreError
 from rag.terms import terms
 from rag.types import Filters
+
+if TYPE_CHECKING:
+    from index.store import Store
+
+log = logging.getLogger(__name__)
 
 # bm25s logs each index build at DEBUG/INFO; that is noise for a per-process rebuild.
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 RRF_K = 60  # the constant from Cormack et al. (2009); damps the weight of top ranks
 POOL_FACTOR = 4  # each side proposes this many times top_k candidates to the fusion
-REFRESH_SECONDS = 1.0  # how often to look whether another process changed the store
+REFRESH_SECONDS = 1.0  # how often to look whether another process published a change
 
 
 @dataclass
@@ -84,39 +92,70 @@ class LexicalIndex:
 
 
 class HybridRetriever:
-    """Dense + BM25 retrieval over one store; rebuilds BM25 when the store's size changes."""
+    """Dense + BM25 retrieval over one store; follows the changes other processes make.
 
-    def __init__(self, store, embedder) -> None:
-        self.store = store
+    `reopen` opens the store afresh. When the store's published generation moves (an
+    ingest or a rebuild elsewhere), the retriever closes its client, reopens it and
+    rebuilds the lexical side; requests meanwhile are served from what it held."""
+
+    def __init__(self, store, embedder, reopen: Callable[[], Store] | None = None) -> None:
+        self.store: Store | None = store
         self.embedder = embedder
-        self._lock = threading.Lock()
+        self._reopen = reopen
+        self._lock = threading.Lock()  # store calls and the swap of the store
+        self._generation = store.generation()
         self.lexical = LexicalIndex.build(store.all_chunks())
-        self._count = store.count()
         self._checked = monotonic()
 
-    def refresh(self) -> None:
-        """Re-read the chunks if another process (e.g. `newsqa ingest`) changed the store.
-        Asked at most once a second: the count is a round trip to Chroma."""
+    def refresh(self, force: bool = False) -> None:
+        """Reopen the store and rebuild BM25 when another process published a change.
+        Looked at at most once a second (one small read), unless `force`d."""
         now = monotonic()
-        if now - self._checked < REFRESH_SECONDS:
+        if not force and now - self._checked < REFRESH_SECONDS:
             return
         self._checked = now
-        count = self.store.count()
-        if count != self._count:
-            with self._lock:
-                self.lexical = LexicalIndex.build(self.store.all_chunks())
-                self._count = count
+        with self._lock:
+            try:
+                generation = self.store.generation() if self.store else None
+                if self.store is not None and generation == self._generation:
+                    return
+                self._swap()
+            except StoreError as error:  # e.g. mid-rebuild: no collection yet; retry soon
+                log.warning("the store changed and cannot be reopened yet (%s): answering "
+                            "from the passages held", error)
+
+    def _swap(self) -> None:
+        if self._reopen is not None:
+            if self.store is not None:
+                self.store.close()
+                self.store = None
+            self.store = self._reopen()
+        self._generation = self.store.generation()
+        self.lexical = LexicalIndex.build(self.store.all_chunks())
 
     def retrieve(self, query: str, top_k: int, filters: Filters | None = None) -> Retrieval:
         vector = self.embedder.embed([query])[0]
         pool = max(top_k * POOL_FACTOR, 20)
-        dense = self.dense(vector, pool, filters) if self._count else []
+        dense = self.dense(vector, pool, filters)
         lexical = self.lexical.search(query, pool, filters)
         return Retrieval(hits=fuse(dense, lexical, top_k), query_vector=vector, query=query)
 
     def dense(self, vector: np.ndarray, k: int, filters: Filters | None):
         """Chroma's nearest chunks, taken from the chunks held for BM25 (a fetch of their
-        texts from the store costs more than the search); fetched when one is unknown."""
+        texts from the store costs more than the search); fetched when one is unknown.
+        A collection dropped under us is reopened once; without a store, none."""
+        for attempt in range(2):
+            try:
+                with self._lock:
+                    return self._dense(vector, k, filters)
+            except StoreChangedError:
+                if attempt == 0:
+                    self.refresh(force=True)
+        return []
+
+    def _dense(self, vector: np.ndarray, k: int, filters: Filters | None):
+        if self.store is None or not self.lexical.chunks:
+            return []
         where = chroma_where(filters)
         nearest = self.store.nearest_ids(vector, k, where=where)
         held = self.lexical.by_id

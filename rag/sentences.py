@@ -17,9 +17,10 @@ from __future__ import annotations
 import re
 
 _BREAK = re.compile(r"(?<=[.!?])[\"”’')\]]*(?=\s+[\"“‘'(\[]?[A-Z0-9])|\n")
-_ABBREVIATIONS = frozenset("""mr mrs ms dr prof gen col lt sgt cmdr capt maj adm gov sen rep st
+_ABBREVIATION_LIST = """mr mrs ms dr prof gen col lt sgt cmdr capt maj adm gov sen rep st
     jr sr rev no vs etc inc ltd co corp dept ft mt approx jan feb mar apr jun jul aug sep sept
-    oct nov dec u.s u.n u.k e.g i.e a.m p.m""".split())
+    oct nov dec u.s u.n u.k e.g i.e a.m p.m"""
+_ABBREVIATIONS = frozenset(_ABBREVIATION_LIST.split())
 # Leading characters that are layout, not sentence: bullets, dashes, spaces.
 _LEAD = "•·*-–—\u00a0"
 _MIN_CHARS = 12

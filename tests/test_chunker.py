@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from index.chunker import chunk_article
-from rag.sentences import sentence_spans
 from index.embedder import load_tokenizer
 from index.reader import read_file
 from index.types import Article
+from rag.sentences import sentence_spans
 
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "articles"
 FURNITURE_LINES = {"Search", "Short Url", "Follow", "Helpful keywords", "Audio By Carbonatix",
