@@ -19,7 +19,7 @@ from index.chunker import chunk_article
 from index.embedder import Embedder, load_tokenizer, make_embedder
 from index.lock import ingest_lock
 from index.reader import SUPPORTED, read_file, source_name
-from index.store import Store, drop_index, open_store
+from index.store import Store, open_rebuild, open_store
 from index.types import Chunk, Problem
 from rag.config import Settings
 from rag.errors import IndexMissingError
@@ -110,10 +110,11 @@ def ingest(settings: Settings, paths: list[Path] | None = None, rebuild: bool = 
 def _ingest(settings: Settings, paths: list[Path] | None, rebuild: bool, progress: bool,
             embedder: Embedder) -> IngestReport:
     began = time.perf_counter()
-    if rebuild:
-        drop_index(settings)
-    store = open_store(settings, embedder, create=True)
+    # A rebuild fills a new collection that becomes active only once complete.
+    store = open_rebuild(settings, embedder) if rebuild else open_store(settings, embedder,
+                                                                          create=True)
     run = _Run(settings, store, embedder)
+    completed = False
     try:
         files = collect_files(paths or [settings.corpus_dir])
         if paths is None:
@@ -122,9 +123,13 @@ def _ingest(settings: Settings, paths: list[Path] | None, rebuild: bool, progres
         run.add_files(files, progress)
         if paths is None:
             run.remove_missing({source_name(p, settings.corpus_dir) for p in files})
+        completed = True
     finally:
-        if store.changed:  # even a run that failed half-way may have deleted chunks
+        # Even a run that failed half-way may have deleted chunks of the active index;
+        # a half-built rebuild is never published (the next rebuild drops it).
+        if (rebuild and completed) or (store.changed and not rebuild):
             store.publish()
+        store.close()
     run.report.seconds = time.perf_counter() - began
     log.info("ingest done: %d chunks added, %d removed in %.1f s", run.report.chunks_added,
              run.report.chunks_removed, run.report.seconds)
@@ -258,7 +263,10 @@ def ensure_index(settings: Settings) -> None:
     """Builds the index from the corpus when there is none (or it is empty)."""
     embedder = make_embedder(settings)
     try:
-        if open_store(settings, embedder).count() > 0:
+        store = open_store(settings, embedder)
+        count = store.count()
+        store.close()
+        if count > 0:
             return
     except IndexMissingError:
         pass

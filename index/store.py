@@ -5,15 +5,17 @@ collection ("<collection>-files") maps each source file to the fingerprint of th
 that was fully stored, so ingest can tell unchanged, changed and removed files apart.
 Embedded (`PersistentClient` at NEWSQA_STORE_DIR) or a server (`HttpClient`, NEWSQA_CHROMA_HOST).
 
-The store publishes a generation (in "<collection>-state", which a rebuild keeps): a new
-token after every ingest that changed something and after every drop. A reader that saw
-another generation reopens its client, since an embedded client that stays open does not
-see another process's deletes, and a dropped collection's handle is dead.
+The store publishes a generation in "<collection>-state": a new token, and the name of the
+active chunk collection, after every ingest that changed something. A reader that sees
+another token reopens its client, since an embedded client that stays open does not see
+another process's deletes. A rebuild fills a new collection and becomes active only when
+it is complete, so readers never see a half-built index.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections import defaultdict
@@ -68,30 +70,39 @@ def location(settings: Settings) -> str:
 
 
 def open_store(settings: Settings, embedder: Embedder, *, create: bool = False) -> Store:
-    """The index built by `embedder`. Raises IndexMissingError (no index and create=False)
-    or EmbedderMismatchError (the index was built by another embedder)."""
+    """The active index, built by `embedder`. Raises IndexMissingError (no index and
+    create=False) or EmbedderMismatchError (the index was built by another embedder)."""
     client = connect(settings)
-    chunks = _get_collection(client, settings.collection)
+    state = _state(client, settings)
+    return _open(client, state, _active_name(state, settings), embedder, create, settings)
+
+
+def open_rebuild(settings: Settings, embedder: Embedder) -> Store:
+    """An empty index under a new name, for `newsqa ingest --rebuild`: readers keep the
+    active one until `Store.publish()` makes this one active (and drops the old one), so a
+    rebuild that fails or is killed half-way loses nothing. Leftovers of such runs go now."""
+    client = connect(settings)
+    state = _state(client, settings)
+    keep = _active_name(state, settings)
+    for name in _build_names(client, settings):
+        if name != keep:
+            _drop(client, name)
+    name = f"{settings.collection}-r{uuid.uuid4().hex[:8]}"
+    return _open(client, state, name, embedder, True, settings)
+
+
+def _open(client, state, name: str, embedder: Embedder, create: bool,
+          settings: Settings) -> Store:
+    chunks = _get_collection(client, name)
     if chunks is None:
         if not create:
             raise IndexMissingError(f"no index at {location(settings)}: run `newsqa ingest`")
         chunks = client.create_collection(
-            settings.collection, configuration={"hnsw": {"space": "cosine"}},
+            name, configuration={"hnsw": {"space": "cosine"}},
             metadata=_signature(embedder), embedding_function=None)
     _check_signature(chunks.metadata or {}, embedder)
-    files = client.get_or_create_collection(f"{settings.collection}-files",
-                                            embedding_function=None)
-    return Store(client, chunks, files, _state(client, settings))
-
-
-def drop_index(settings: Settings) -> None:
-    """Deletes the chunk and manifest collections (for `newsqa ingest --rebuild`), and
-    publishes a new generation so that readers let go of them."""
-    client = connect(settings)
-    for name in (settings.collection, f"{settings.collection}-files"):
-        if _get_collection(client, name) is not None:
-            client.delete_collection(name)
-    _publish(_state(client, settings))
+    files = client.get_or_create_collection(f"{name}-files", embedding_function=None)
+    return Store(client, chunks, files, state)
 
 
 def _state(client, settings: Settings):
@@ -99,9 +110,25 @@ def _state(client, settings: Settings):
                                            embedding_function=None)
 
 
-def _publish(state) -> None:
-    state.upsert(ids=[GENERATION], embeddings=[[1.0]],
-                 metadatas=[{"token": uuid.uuid4().hex, "at": time.time()}])
+def _published(state) -> dict:
+    found = state.get(ids=[GENERATION], include=["metadatas"])
+    return found["metadatas"][0] if found["ids"] else {}
+
+
+def _active_name(state, settings: Settings) -> str:
+    return _published(state).get("collection") or settings.collection
+
+
+def _build_names(client, settings: Settings) -> list[str]:
+    """Every chunk collection of this index: the first one and those of rebuilds."""
+    build = re.compile(re.escape(settings.collection) + r"(-r[0-9a-f]{8})?")
+    return [c.name for c in client.list_collections() if build.fullmatch(c.name)]
+
+
+def _drop(client, name: str) -> None:
+    for doomed in (name, f"{name}-files"):
+        if _get_collection(client, doomed) is not None:
+            client.delete_collection(doomed)
 
 
 def _get_collection(client, name: str):
@@ -132,6 +159,7 @@ class Store:
 
     def __init__(self, client, chunks, files, state=None) -> None:
         self.client = client
+        self.default_name = state.name.removesuffix("-state") if state is not None else None
         self.collection = chunks
         self.files = files
         self.state = state
@@ -143,13 +171,19 @@ class Store:
     def generation(self) -> str | None:
         """The token of the latest published change (None before the first): one small
         read, fresh even through an embedded client that holds stale vectors."""
-        found = self.state.get(ids=[GENERATION], include=["metadatas"])
-        return found["metadatas"][0]["token"] if found["ids"] else None
+        return _published(self.state).get("token")
 
     def publish(self) -> None:
-        """Tells readers in other processes that the store changed."""
-        _publish(self.state)
+        """Tells readers in other processes that the store changed, and makes this
+        collection the active one (a rebuild's old collection is dropped after that)."""
+        previous = _published(self.state).get("collection")
+        self.state.upsert(ids=[GENERATION], embeddings=[[1.0]], metadatas=[{
+            "token": uuid.uuid4().hex, "collection": self.collection.name, "at": time.time()}])
         self.changed = False
+        if previous and previous != self.collection.name:
+            _drop(self.client, previous)
+        elif not previous and self.collection.name != self.default_name:
+            _drop(self.client, self.default_name)  # the first index, from before generations
 
     def close(self) -> None:
         """Lets go of the client (the next open_store of this path starts afresh)."""
@@ -219,15 +253,17 @@ class Store:
         return [(i, 1.0 - d) for i, d in zip(found["ids"][0], found["distances"][0])]
 
     def _nearest(self, vector: np.ndarray, k: int, where: dict | None, include: list[str]):
-        from chromadb.errors import NotFoundError
+        from chromadb.errors import InternalError, NotFoundError
 
         # Chroma returns fewer than k results when it holds fewer (no count() round trip).
         try:
             return self.collection.query(
                 query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
                 n_results=k, where=where or None, include=include)
-        except NotFoundError as error:
-            raise StoreChangedError(f"the index was dropped or rebuilt ({error}): reopen "
+        except (NotFoundError, InternalError) as error:
+            # NotFound: the collection was dropped; Internal: its segments changed on disk
+            # under this client ("Error creating hnsw segment reader")
+            raise StoreChangedError(f"the index changed under this client ({error}): reopen "
                                     "the store") from error
 
     # -- the per-file manifest: written only after all of a file's chunks are stored --
@@ -279,11 +315,13 @@ def to_text_node(chunk: Chunk):
 def describe(settings: Settings) -> dict:
     """What `newsqa stats` shows: counts, embedder, newest date, store location."""
     client = connect(settings)
-    collection = _get_collection(client, settings.collection)
+    name = _active_name(_state(client, settings), settings)
+    collection = _get_collection(client, name)
     if collection is None:
         raise IndexMissingError(f"no index at {location(settings)}: run `newsqa ingest`")
     metas = [m for page in Store(client, collection, None)._pages(["metadatas"])
              for m in page["metadatas"]]
+    client.close()  # an open client in this process would pin a stale view for others
     dates = [m["published"] for m in metas if m.get("published")]
     meta = collection.metadata or {}
     return {
@@ -293,5 +331,5 @@ def describe(settings: Settings) -> dict:
         "newest": max(dates) if dates else None,
         "embedder": f"{meta.get('embedder')} ({meta.get('dimension')}-d)",
         "store": location(settings),
-        "collection": settings.collection,
+        "collection": name,
     }

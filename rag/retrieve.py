@@ -21,7 +21,7 @@ import bm25s
 import numpy as np
 
 from index.types import Chunk
-from rag.errors import StoreChangedError, StoreError
+from rag.errors import IndexMissingError, StoreChangedError, StoreError
 from rag.terms import terms
 from rag.types import Filters
 
@@ -120,7 +120,7 @@ class HybridRetriever:
                 if self.store is not None and generation == self._generation:
                     return
                 self._swap()
-            except StoreError as error:  # e.g. mid-rebuild: no collection yet; retry soon
+            except (StoreError, IndexMissingError) as error:  # retried at the next look
                 log.warning("the store changed and cannot be reopened yet (%s): answering "
                             "from the passages held", error)
 
@@ -148,9 +148,12 @@ class HybridRetriever:
             try:
                 with self._lock:
                     return self._dense(vector, k, filters)
-            except StoreChangedError:
+            except StoreChangedError as error:
                 if attempt == 0:
                     self.refresh(force=True)
+                else:
+                    log.warning("dense retrieval failed after reopening the store (%s): "
+                                "answering from BM25 alone", error)
         return []
 
     def _dense(self, vector: np.ndarray, k: int, filters: Filters | None):

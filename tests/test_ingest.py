@@ -276,10 +276,10 @@ def _env(corpus: Path, store: Path) -> dict:
                   "NEWSQA_CHUNK_OVERLAP": "8", "PYTHONPATH": str(ROOT)}
 
 
-def _ingest_until_half(env: dict, files: int, cwd: Path) -> None:
+def _ingest_until_half(env: dict, files: int, cwd: Path, *flags: str) -> None:
     """Starts `newsqa ingest` and SIGKILLs it once the progress bar passes half the files."""
-    process = subprocess.Popen([sys.executable, "-m", "rag.cli", "ingest"], env=env, cwd=cwd,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen([sys.executable, "-m", "rag.cli", "ingest", *flags], env=env,
+                               cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     seen = b""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -317,3 +317,31 @@ def test_killed_ingest_is_completed_without_duplicates(tmp_path):
     added = int(re.search(r"chunks: (\d+) added", finish.stdout).group(1))
     assert added == len(wanted) - partial["count"]  # nothing embedded twice
     assert {source_name(p, corpus) for p in corpus.iterdir()} == set(final["manifest"])
+
+
+def test_a_killed_rebuild_leaves_the_index_whole_and_the_next_one_clears_it(tmp_path):
+    """A rebuild fills a new collection that becomes active only once complete: killed
+    half-way, it leaves the active index as it was (it used to leave 100 of 7,315 rows)."""
+    corpus = generate_corpus(tmp_path / "big", files=30)
+    env = _env(corpus, tmp_path / "store")
+    subprocess.run([sys.executable, "-m", "rag.cli", "ingest"], env=env, cwd=tmp_path,
+                   capture_output=True, check=True)
+    whole = _counts(env, tmp_path)
+
+    _ingest_until_half(env, 30, tmp_path, "--rebuild")
+    assert _counts(env, tmp_path) == whole
+
+    subprocess.run([sys.executable, "-m", "rag.cli", "ingest", "--rebuild"], env=env,
+                   cwd=tmp_path, capture_output=True, check=True)
+    assert _counts(env, tmp_path) == whole
+    listed = subprocess.run([sys.executable, "-c", LIST_SCRIPT], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, check=True).stdout.split()
+    # the active rebuild with its manifest, and the state: no first index, no half-built one
+    assert len(listed) == 3 and sum(n.endswith("-state") for n in listed) == 1, listed
+
+
+LIST_SCRIPT = """
+from index.store import connect
+from rag.config import get_settings
+print(" ".join(sorted(c.name for c in connect(get_settings()).list_collections())))
+"""
