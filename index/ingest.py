@@ -66,14 +66,25 @@ def fingerprint(data: bytes, settings: Settings) -> str:
     return f"{hashlib.sha256(data).hexdigest()}:{recipe}"
 
 
-def collect_files(paths: list[Path]) -> list[Path]:
-    """Supported files under the given files/dirs, sorted; hidden files left out."""
+def collect_files(paths: list[Path], problems: list[Problem] | None = None) -> list[Path]:
+    """Supported files under the given files/dirs, sorted; hidden files left out. A link
+    that leads out of its folder is not followed (it could expose any file the user can
+    read): it goes into `problems`."""
     found: set[Path] = set()
     for path in map(Path, paths):
         if path.is_dir():
-            found.update(p for p in path.rglob("*") if p.is_file()
-                         and p.suffix.lower() in SUPPORTED
-                         and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            root = path.resolve()
+            for p in path.rglob("*"):
+                if (not p.is_file() or p.suffix.lower() not in SUPPORTED
+                        or any(part.startswith(".") for part in p.relative_to(path).parts)):
+                    continue
+                if p.is_symlink() and not p.resolve().is_relative_to(root):
+                    if problems is not None:
+                        problems.append(Problem(p.relative_to(path).as_posix(), "a link to "
+                                                f"{p.resolve()}, outside the corpus folder: "
+                                                "not followed (copy the file in instead)"))
+                    continue
+                found.add(p)
         elif path.is_file():
             found.add(path)
     return sorted(found)
@@ -116,7 +127,7 @@ def _ingest(settings: Settings, paths: list[Path] | None, rebuild: bool, progres
     run = _Run(settings, store, embedder)
     completed = False
     try:
-        files = collect_files(paths or [settings.corpus_dir])
+        files = collect_files(paths or [settings.corpus_dir], run.report.skipped)
         if paths is None:
             files += run.outside_files()
         run.report.files = len(files)
@@ -171,14 +182,29 @@ class _Run:
             bar.set_postfix(chunks=self.report.chunks_added)  # the final count, shown on close
 
     def add_file(self, path: Path) -> None:
+        """One file in. A file that cannot be read is reported and skipped, never fatal."""
         source = source_name(path, self.settings.corpus_dir)
-        data = path.read_bytes() if path.stat().st_size <= self._max_bytes else b""
-        stamp = fingerprint(data, self.settings)
-        if data and self.manifest.get(source) == stamp:
-            self.report.files_unchanged += 1
-            self.report.chunks_unchanged += len(self.stored.get(source, ()))
+        try:
+            data = path.read_bytes() if path.stat().st_size <= self._max_bytes else b""
+            stamp = fingerprint(data, self.settings)
+            if data and self.manifest.get(source) == stamp:
+                self.report.files_unchanged += 1
+                self.report.chunks_unchanged += len(self.stored.get(source, ()))
+                return
+            chunks = self._read_chunks(path, source, data)
+        except FileNotFoundError:
+            self.report.skipped.append(Problem(source, "removed while the ingest ran"))
+            chunks = None
+        except OSError as error:  # e.g. PermissionError: keep what was indexed of it
+            self.report.skipped.append(Problem(
+                source, f"cannot be read ({error.strerror or error}): skipped, its indexed "
+                        "version kept; fix its permissions and ingest again"))
             return
-        chunks = self._read_chunks(path, source, data)
+        except Exception as error:  # one bad file must never stop an ingest
+            log.exception("reading %s failed", source)
+            self.report.skipped.append(Problem(
+                source, f"could not be read ({type(error).__name__}: {error}): skipped"))
+            return
         if chunks is None:  # unreadable now: whatever it held before is stale
             self._forget(source)
             return

@@ -17,6 +17,7 @@ from index.types import Article, Problem, ReadResult
 SUPPORTED = {".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl"}
 FALLBACK_ENCODINGS = ("cp1252", "latin-1")
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+TOO_DEEP = "JSON nested too deeply to read (arrays or objects inside each other thousands deep)"
 
 
 def source_name(path: Path, corpus_dir: Path) -> str:
@@ -116,6 +117,8 @@ def _read_json(text: str, source: str) -> ReadResult:
     except json.JSONDecodeError as error:
         return ReadResult(problems=[Problem(source, f"malformed JSON: {error.msg}",
                                             line=error.lineno)])
+    except RecursionError:
+        return ReadResult(problems=[Problem(source, TOO_DEEP)])
     records = data.get("articles", [data]) if isinstance(data, dict) else data
     if not isinstance(records, list):
         return ReadResult(problems=[Problem(source, "JSON is neither an object nor a list")])
@@ -132,6 +135,8 @@ def _read_jsonl(text: str, source: str) -> ReadResult:
         except json.JSONDecodeError as error:
             problems.append(Problem(source, f"malformed JSON line skipped: {error.msg}",
                                     line=number))
+        except RecursionError:
+            problems.append(Problem(source, f"line skipped: {TOO_DEEP}", line=number))
     result = _from_records(records, source)
     result.problems[:0] = problems
     return result

@@ -139,6 +139,49 @@ def test_bad_inputs_are_reported_and_skipped(corpus_settings, corpus):
     assert "skipped empty.txt: empty file" in report.summary()
 
 
+def test_files_that_cannot_be_read_are_skipped_and_the_rest_ingested(
+        corpus_settings, corpus, monkeypatch, tmp_path):
+    """Each of these stopped the whole ingest with a traceback, on every run."""
+    run(corpus_settings)
+    before = {c.source for c in stored(corpus_settings)}
+    (corpus / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    (corpus / "deep.jsonl").write_text(json.dumps({"title": "Fine", "text": "A fine line."})
+                                       + "\n" + "[" * 100_000 + "]" * 100_000 + "\n")
+    (corpus / "new.txt").write_text("New article\n\nThe council met on Monday to vote.")
+    secret = tmp_path / "outside" / "passwd.txt"
+    secret.parent.mkdir()
+    secret.write_text("root:x:0:0:root:/root:/bin/bash")
+    (corpus / "linked.txt").symlink_to(secret)
+    (corpus / "inside-link.txt").symlink_to(corpus / "new.txt")  # stays inside: read (as new.txt)
+    locked = corpus / "002_7a285edda9df7335.txt"  # indexed before; now unreadable
+    gone = corpus / "vanishing.txt"  # listed, then deleted before it is read
+    gone.write_text("Gone soon\n\nThis file is deleted mid-run.")
+    real_read_bytes = Path.read_bytes
+
+    def read_bytes(path):
+        if path == locked:  # tests run as root, who may read a chmod 000 file
+            raise PermissionError(13, "Permission denied", str(path))
+        if path == gone:
+            path.unlink()
+        return real_read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    report = run(corpus_settings)
+
+    reasons = {p.source: p.reason for p in report.skipped}
+    assert "nested too deeply" in reasons["deep.json"]
+    assert "deep.jsonl" in {c.source for c in stored(corpus_settings)}  # its good line
+    assert "Permission denied" in reasons[locked.name] and "kept" in reasons[locked.name]
+    assert "removed while the ingest ran" in reasons["vanishing.txt"]
+    assert "outside the corpus folder" in reasons["linked.txt"]
+    sources = {c.source for c in stored(corpus_settings)}
+    assert locked.name in sources  # its indexed version is not lost
+    assert "new.txt" in sources and "inside-link.txt" not in reasons
+    assert not {"linked.txt", "vanishing.txt", "deep.json"} & sources
+    assert before <= sources
+    assert not any("root:x" in c.text for c in stored(corpus_settings))
+
+
 def test_file_that_turns_bad_loses_its_chunks(corpus_settings, corpus):
     run(corpus_settings)
     (corpus / "001_d3167d0071582912.txt").write_bytes(b"")
