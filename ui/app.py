@@ -18,7 +18,7 @@ import gradio as gr  # after rag.config, which ui/__init__.py imports: no networ
 from rag.config import Settings, get_settings
 from rag.errors import ConfigError, NewsqaError
 from rag.types import Answer
-from ui import render
+from ui import headers, render
 from ui.style import CSS, HEAD
 
 log = logging.getLogger(__name__)
@@ -155,7 +155,8 @@ def answer_turn(engine_of, texts: SourceTexts, message: str, state: Conversation
     # The panel is about to show this question's sources: earlier markers must not point there.
     convo.messages = [_message(m["role"], render.unlink_markers(m["content"]))
                       for m in convo.messages]
-    convo.messages += [_message("user", question), _message("assistant", "…")]
+    convo.messages += [_message("user", render.user_markdown(question)),
+                       _message("assistant", "…")]
     yield convo.messages, convo, render.pending_sources_html(question), ""
     try:
         answer = yield from _stream_answer(engine_of(), question, convo)
@@ -245,6 +246,7 @@ def serve(app: gr.Blocks, settings: Settings, *, host: str | None = None,
         server_name=host, server_port=port or settings.ui_port, share=False, auth=auth,
         prevent_thread_lock=not block, quiet=not block, run_history=False,
         footer_links=["api"], theme=theme(), css=CSS, head=HEAD,
+        app_kwargs={"middleware": headers.middleware()},
     )
     return url
 

