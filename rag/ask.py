@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 History = list[tuple[str, str]] | None
 BROAD_TOP_K = 15  # passages a digest draws on
+UNGROUNDED_NOTE = ("The language model's reply cited no passage that bears it out, so it is "
+                   "not shown: this is the extractive answer, quoted from the articles.")
 FiltersArg = Filters | dict | None  # a dict is read as Filters, e.g. {"since": "2025-01-01"}
 
 
@@ -97,16 +99,25 @@ class Engine:
         yield answer
 
     def _generate(self, question: str, retrieval: Retrieval):
+        """The LLM's reply, validated. A reply that may not be shown as an answer (it cites
+        nothing, or nothing it says is in its passages) gives way to the extractive answer,
+        which says so."""
         from rag.validate import validate
 
         if not retrieval.hits:
             return self.extractive.answer(question, retrieval).model_copy(
                 update={"backend": self.backend})
-        pieces = []
-        for piece in self.generator.stream(question, retrieval.hits):
+        pieces, used = [], []
+        for piece in self.generator.stream(question, retrieval.hits, used):
             pieces.append(piece)
             yield piece
-        return validate("".join(pieces), retrieval.hits, self.backend)
+        answer, shown = validate("".join(pieces), retrieval.hits[:used[0]], self.backend)
+        if shown:
+            return answer
+        log.info("the LLM's reply cited no passage that bears it out; answering extractively")
+        fallback = self.extractive.answer(question, retrieval)
+        fallback.notes.append(UNGROUNDED_NOTE)
+        return fallback
 
     def scope(self, question: str, top_k: int, filters: FiltersArg
               ) -> tuple[int, Filters | None, str]:

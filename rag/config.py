@@ -62,9 +62,9 @@ class Settings(BaseSettings):
     # retrieval
     top_k: int = Field(5, ge=1, le=50)
 
-    # answering: "extractive" (offline) or "openai" (any OpenAI-compatible server);
-    # unset means openai when an API key is configured, extractive otherwise.
-    llm: Literal["extractive", "openai"] | None = None
+    # answering: "extractive" (offline, the default) or "openai" (any OpenAI-compatible
+    # server). Only this setting selects an LLM: an exported OPENAI_API_KEY alone does not.
+    llm: Literal["extractive", "openai"] = "extractive"
     openai_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("NEWSQA_OPENAI_API_KEY", "OPENAI_API_KEY")
     )
@@ -72,9 +72,11 @@ class Settings(BaseSettings):
         None, validation_alias=AliasChoices("NEWSQA_OPENAI_BASE_URL", "OPENAI_BASE_URL")
     )
     openai_model: str = "gpt-4o-mini"
+    # the longest a user waits for an LLM answer, retries included
     openai_timeout: float = Field(30.0, gt=0)
-    openai_max_retries: int = Field(1, ge=0)
-    openai_context_window: int = 16384
+    openai_max_retries: int = Field(1, ge=0)  # cloud only: a local server is never retried
+    openai_context_window: int = Field(16384, ge=512)
+    llm_max_tokens: int = Field(400, ge=16)  # a reply's length limit (a looping model stops)
 
     # web UI
     ui_host: str = "127.0.0.1"
@@ -93,8 +95,6 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if self.chunk_overlap >= self.chunk_tokens // 2:
             raise ValueError("NEWSQA_CHUNK_OVERLAP must be under half of NEWSQA_CHUNK_TOKENS")
-        if self.llm is None:
-            self.llm = "openai" if self.openai_api_key else "extractive"
         return self
 
     @property

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +22,8 @@ class Reply:
     status: int = 200
     delay: float = 0.0  # seconds to wait before answering (timeouts)
     headers: dict | None = None
+    stall_after: int | None = None  # stream this many pieces, then send nothing for 30 s
+    die_after: int | None = None  # stream this many pieces, then reset the connection
 
 
 Script = Reply | Callable[[dict], Reply]
@@ -57,9 +61,9 @@ class FakeOpenAI:
 def passage_number(body: dict, needle: str) -> int:
     """The [n] of the first passage in the request's prompt that contains `needle`."""
     prompt = body["messages"][-1]["content"]
-    for match in re.finditer(r"^\[(\d+)\] Title:.*?\n<<<PASSAGE\n(.*?)\nPASSAGE>>>", prompt,
-                             re.DOTALL | re.MULTILINE):
-        if needle in match.group(2):
+    for match in re.finditer(r"^\[(\d+)\] Title:.*?\n<<<PASSAGE(-\w+)?\n(.*?)\nPASSAGE\2>>>",
+                             prompt, re.DOTALL | re.MULTILINE):
+        if needle in match.group(3):
             return int(match.group(1))
     raise AssertionError(f"no passage with {needle!r} in the prompt")
 
@@ -81,7 +85,7 @@ def _handler(fake: FakeOpenAI):
 
         def _error(self, reply: Reply) -> None:
             kinds = {401: "invalid_api_key", 429: "rate_limit_exceeded"}
-            error = {"message": f"fake error {reply.status}", "type": "error",
+            error = {"message": reply.text or f"fake error {reply.status}", "type": "error",
                      "code": kinds.get(reply.status, "server_error")}
             self._json(reply.status, {"error": error}, reply.headers)
 
@@ -100,7 +104,14 @@ def _handler(fake: FakeOpenAI):
             self.send_header("Content-Type", "text/event-stream")
             self.end_headers()
             pieces = re.findall(r"\S+\s*", reply.text) or [""]
-            for piece in pieces:
+            for number, piece in enumerate(pieces):
+                if number == reply.stall_after:
+                    time.sleep(30)
+                if number == reply.die_after:
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                               struct.pack("ii", 1, 0))  # close sends RST
+                    self.connection.close()
+                    return
                 self._event(_chunk(body, {"role": "assistant", "content": piece}, None))
             self._event(_chunk(body, {}, "stop"))
             self.wfile.write(b"data: [DONE]\n\n")

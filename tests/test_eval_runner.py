@@ -199,10 +199,10 @@ def fake_llm_reply(body: dict) -> Reply:
     prompt = "\n".join(str(m.get("content", "")) for m in body["messages"])
     if "YES" in prompt and "context" in prompt.lower() and "<<<PASSAGE" not in prompt:
         return Reply("YES")
-    passage = re.search(r"<<<PASSAGE\n(.*?)\nPASSAGE>>>", prompt, re.DOTALL)
+    passage = re.search(r"<<<PASSAGE(-\w+)?\n(.*?)\nPASSAGE\1>>>", prompt, re.DOTALL)
     if passage is None:  # a follow-up rewrite: the question as it is
         return Reply(prompt.splitlines()[-1])
-    question, text = prompt.rpartition("Question:")[2], passage.group(1).strip()
+    question, text = prompt.rpartition("Question:")[2], passage.group(2).strip()
     if not set(re.findall(r"[a-z]{5,}", question.lower())) & set(
         re.findall(r"[a-z]{5,}", text.lower())
     ):
