@@ -160,8 +160,8 @@ def verdict(suite: Suite, run: BackendRun) -> str:
     """What the thresholds say: met, missed (which), or that there are none to meet."""
     if run.failures:
         return "UNDER THRESHOLD: " + "; ".join(run.failures)
-    if not (suite.thresholds.min or suite.thresholds.max):
-        return "no thresholds: not gated"
+    if not (run.gates.min or run.gates.max):
+        return "no thresholds for this backend: not gated"
     return "all thresholds met"
 
 
@@ -222,17 +222,19 @@ def _markdown_table(headers: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _threshold_lines(suite: Suite, runs: Sequence[BackendRun]) -> list[str]:
-    limits = [(k, "min", v) for k, v in suite.thresholds.min.items()]
-    limits += [(k, "max", v) for k, v in suite.thresholds.max.items()]
-    if not limits:
-        return ["No thresholds: not gated."]
-    rows = []
-    for key, bound, limit in limits:
-        scope, _, metric = key.partition(".")
-        cells = [fmt(metric, run.summary.get(scope, {}).get(metric)) for run in runs]
-        rows.append([key, f"{bound} {limit}", *cells])
-    lines = _markdown_table(["metric", "threshold", *(r.backend for r in runs)], rows)
-    return lines + [""] + [f"{run.backend}: {verdict(suite, run)}" for run in runs]
+    """Each backend's own thresholds, with its values."""
+    lines: list[str] = []
+    for run in runs:
+        limits = [(k, "min", v) for k, v in run.gates.min.items()]
+        limits += [(k, "max", v) for k, v in run.gates.max.items()]
+        if limits:
+            rows = [[key, f"{bound} {limit}", fmt(key.partition(".")[2], run.summary.get(
+                key.partition(".")[0], {}).get(key.partition(".")[2]))]
+                for key, bound, limit in limits]
+            lines += [f"{run.backend}:", ""] + _markdown_table(["metric", "threshold", "value"],
+                                                               rows) + [""]
+        lines += [f"{run.backend}: {verdict(suite, run)}", ""]
+    return lines
 
 
 def _missed_cases(run: BackendRun) -> list[str]:
@@ -277,7 +279,7 @@ def _draw_panel(ax, suite: Suite, run: BackendRun) -> None:
             x = i + (number - len(CHART_METRICS) / 2 + 0.5) * width
             if value is not None:
                 ax.bar(x, value - floor, width, bottom=floor, color=color)
-            limit = suite.thresholds.min.get(f"{kind}.{metric}")
+            limit = run.gates.min.get(f"{kind}.{metric}")
             if limit is not None:
                 ax.hlines(limit, x - width / 2, x + width / 2, colors="black", linewidth=2)
     ax.set_xticks(range(len(kinds)), [f"{k}\n(n={run.summary[k]['cases']})" for k in kinds])

@@ -14,7 +14,7 @@ from pathlib import Path
 from evals import bbc, metrics
 from evals.report import render_summary, write_report
 from evals.rgb import build_corpus, load_rgb
-from evals.suite import Case, Suite, load_suite
+from evals.suite import Case, Gates, Suite, load_suite
 from rag.config import Settings
 from rag.errors import ConfigError, LLMError
 from rag.types import Answer, Filters
@@ -41,6 +41,7 @@ class BackendRun:
     summary: dict[str, dict[str, float | None]]
     failures: list[str]
     retrieval_from: str = "citations"
+    gates: Gates = field(default_factory=Gates)  # the thresholds this backend was held to
 
 
 @dataclass
@@ -84,6 +85,7 @@ def run_cli(
     rgb_path: Path | None = None,
     out_dir: Path = Path("reports/eval"),
     progress: bool = False,
+    judge: bool = False,
 ) -> int:
     """Run the suites ("bbc-test,seeds-test": several at once) or an RGB file on each
     backend, write one report, print a summary.
@@ -94,7 +96,8 @@ def run_cli(
     with tempfile.TemporaryDirectory(prefix="newsqa-eval-") as scratch:
         prepared = prepare(settings, suite, rgb_path, Path(scratch), progress)
         suite_runs = [
-            SuiteRun(loaded, [run_suite(with_backend(on, name), loaded) for name in backends])
+            SuiteRun(loaded, [run_suite(with_backend(on, name), loaded, judge)
+                              for name in backends])
             for on, loaded in prepared
         ]
     paths = write_report(Path(out_dir), suite_runs)
@@ -164,18 +167,20 @@ def prepare(
     return prepared
 
 
-def run_suite(settings: Settings, suite: Suite) -> BackendRun:
-    """Every case of the suite through a fresh Engine on `settings`, scored and gated."""
+def run_suite(settings: Settings, suite: Suite, judge: bool = False) -> BackendRun:
+    """Every case of the suite through a fresh Engine on `settings`, scored and gated by
+    the suite's thresholds for this backend (`judge`: also ask the LLM judge)."""
     from rag.ask import Engine
 
     engine = Engine(settings)
     texts = CorpusTexts(settings.corpus_dir)
-    judge = make_judge(settings)
-    results = [run_case(engine, case, texts, settings.top_k, judge) for case in suite.cases]
+    asked = make_judge(settings) if judge else None
+    results = [run_case(engine, case, texts, settings.top_k, asked) for case in suite.cases]
     summary = metrics.aggregate([r.score for r in results])
-    failures = metrics.check_thresholds(summary, suite.thresholds.min, suite.thresholds.max)
+    gates = suite.thresholds.for_backend(settings.llm)
+    failures = metrics.check_thresholds(summary, gates.min, gates.max)
     how = _retrieval_source(engine)
-    return BackendRun(settings.answer_backend, results, summary, failures, how)
+    return BackendRun(settings.answer_backend, results, summary, failures, how, gates)
 
 
 def run_case(
@@ -266,9 +271,12 @@ def _failed_score(case: Case) -> metrics.CaseScore:
     return metrics.CaseScore(case.id, case.kind, case.expect_refusal, False, 0.0, values)
 
 
-def make_judge(settings: Settings) -> Judge | None:
-    """LlamaIndex's FaithfulnessEvaluator on the configured OpenAI-compatible LLM, or None
-    when no LLM is configured (the offline proxy `support` is always computed)."""
+def make_judge(settings: Settings) -> Judge:
+    """LlamaIndex's FaithfulnessEvaluator on the configured OpenAI-compatible LLM (asked
+    for with --judge; the offline proxy `support` is always computed)."""
     from evals.judge import faithfulness_judge, llm_configured
 
-    return faithfulness_judge(settings) if llm_configured(settings) else None
+    if not llm_configured(settings):
+        raise ConfigError("--judge needs an LLM to ask: set NEWSQA_OPENAI_BASE_URL (a local "
+                          "server) or OPENAI_API_KEY")
+    return faithfulness_judge(settings)

@@ -21,8 +21,11 @@ Unanswerable cases may name the event they are about and the detail no file give
 
 `NAME.thresholds.json` (optional) gates the run:
     {"min": {"overall.citation_validity": 1.0, "unanswerable.refusal_recall": 0.5},
-     "max": {"overall.latency_p95_ms": 5000}}
+     "max": {"overall.latency_p95_ms": 5000},
+     "backends": {"openai": {"min": {"overall.citation_validity": 1.0}}}}
 Keys are "<overall or kind>.<metric>" with the metric names of `evals.metrics.METRICS`.
+`min`/`max` gate the extractive backend; another backend is gated only by its own entry
+under `backends` (an LLM's latency and quality are its own).
 """
 
 from __future__ import annotations
@@ -93,15 +96,28 @@ class Case(BaseModel):
         return list(self.turns) if self.turns is not None else [self.question or ""]
 
 
-class Thresholds(BaseModel):
+class Gates(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     min: dict[str, float] = Field(default_factory=dict)
     max: dict[str, float] = Field(default_factory=dict)
 
+
+class Thresholds(Gates):
+    """`min`/`max` gate the extractive backend; `backends` holds the gates of others (an
+    LLM has its own latency and quality), and a backend not listed there is not gated."""
+
+    backends: dict[str, Gates] = Field(default_factory=dict)
+
+    def for_backend(self, backend: str) -> Gates:
+        if backend == "extractive":
+            return Gates(min=self.min, max=self.max)
+        return self.backends.get(backend, Gates())
+
     @model_validator(mode="after")
     def _check(self) -> Thresholds:
-        for key in [*self.min, *self.max]:
+        keys = [*self.min, *self.max] + [k for g in self.backends.values() for k in [*g.min, *g.max]]
+        for key in keys:
             scope, dot, metric = key.partition(".")
             if not dot or metric not in METRICS or (scope != "overall" and scope not in KINDS):
                 raise ValueError(

@@ -81,8 +81,9 @@ class Engine:
     def ask_stream(self, question: str, history: History = None, *, top_k: int | None = None,
                    filters: FiltersArg = None) -> Iterator[str | Answer]:
         """Yields text pieces as they are generated, then the final validated Answer."""
-        started = time.perf_counter()
+        began = time.perf_counter()
         query = self.standalone(asked_part(question), history or [])
+        started = time.perf_counter()  # an LLM's rewrite is its own time, not retrieval's
         top_k, filters, note = self.scope(query, top_k or self.settings.top_k, filters)
         retrieval = self.retrieve(query, top_k, filters)
         retrieved = time.perf_counter()
@@ -93,7 +94,8 @@ class Engine:
             yield answer.text
         else:
             answer = yield from self._generate(question, retrieval)
-        answer.timings = Timings(retrieval_ms=_ms(started, retrieved),
+        answer.timings = Timings(rewrite_ms=_ms(began, started),
+                                 retrieval_ms=_ms(started, retrieved),
                                  generation_ms=_ms(retrieved, time.perf_counter()))
         answer.query = query
         yield answer

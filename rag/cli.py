@@ -107,7 +107,9 @@ def chat(host: str | None, port: int | None) -> None:
               help="Score an RGB-style JSONL benchmark file instead of a suite.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("reports/eval"),
               show_default=True, help="Report directory.")
-def eval_(suite, backend, compare, rgb_path, out_dir) -> None:
+@click.option("--judge", is_flag=True,
+              help="Also score faithfulness with the configured LLM as a judge (slow).")
+def eval_(suite, backend, compare, rgb_path, out_dir, judge) -> None:
     """Run eval suites through ask() and write one report; exit 1 under thresholds.
 
     The BBC suites need the BBC News archive (../shared/corpora/ beside the repository, or
@@ -116,7 +118,7 @@ def eval_(suite, backend, compare, rgb_path, out_dir) -> None:
     from evals.runner import run_cli
 
     sys.exit(run_cli(get_settings(), suite=suite, backend=backend, compare=compare,
-                     rgb_path=rgb_path, out_dir=out_dir, progress=True))
+                     rgb_path=rgb_path, out_dir=out_dir, progress=True, judge=judge))
 
 
 def _day(value) -> date | None:

@@ -84,4 +84,21 @@ def llm_rewrite(question: str, history: list[tuple[str, str]],
         return question
     turns = "\n".join(f"User: {u}\nAssistant: {_MARKER.sub('', a)[:400]}" for u, a in history[-3:])
     reply = complete(REWRITE_PROMPT.format(conversation=turns, question=question)).strip()
-    return reply.splitlines()[0].strip(" \"'") if reply else question
+    first = reply.splitlines()[0].strip(" \"'") if reply else ""
+    return first if is_rewrite(first, question, history) else rule_rewrite(question, history)
+
+
+MAX_REWRITE_GROWTH = 60  # characters a rewrite may add to the question it rewrites
+
+
+def is_rewrite(candidate: str, question: str, history: list[tuple[str, str]]) -> bool:
+    """Does the model's line read as the question made standalone, not as an answer? It
+    must keep a word of the question (or ask, with "?"), stay about as short, and not repeat
+    the previous answer: one model answered instead, and its answer became the query."""
+    if not candidate or len(candidate) > len(question) + MAX_REWRITE_GROWTH:
+        return False
+    previous = _MARKER.sub("", history[-1][1]).lower() if history else ""
+    if candidate.lower().rstrip(".?! ") in previous:
+        return False
+    kept = set(key_words(question)) & set(key_words(candidate))
+    return bool(kept) or candidate.rstrip().endswith("?")

@@ -46,6 +46,7 @@ class ShortAnswer(BaseModel):
 
 
 class Timings(BaseModel):
+    rewrite_ms: float = 0.0  # making a follow-up standalone (an LLM call, with an LLM)
     retrieval_ms: float = 0.0
     generation_ms: float = 0.0
 

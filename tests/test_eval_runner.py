@@ -229,7 +229,7 @@ def test_compare_runs_both_backends_side_by_side_with_llm_judge(
     })
     suite = write_suite(tmp_path, TINY_SUITE[:2], {"min": {"overall.citation_validity": 1.0}})
     out = tmp_path / "cmp"
-    code = run_cli(settings, suite=suite, compare="extractive,openai", out_dir=out)
+    code = run_cli(settings, suite=suite, compare="extractive,openai", out_dir=out, judge=True)
     printed = capsys.readouterr().out
     assert code == 0, printed
     runs = json.loads((out / "results.json").read_text())["suites"][0]["runs"]
@@ -242,6 +242,24 @@ def test_compare_runs_both_backends_side_by_side_with_llm_judge(
     assert "openai:gpt-4o-mini" in printed and "extractive" in printed
     table = (out / "report.md").read_text()
     assert "| overall | extractive |" in table and "| overall | openai:gpt-4o-mini |" in table
+
+
+def test_the_judge_runs_only_when_asked_and_each_backend_has_its_own_gates(
+    bundled_index, fake_openai, tmp_path, capsys
+):
+    """B12-B13: the judge ran for every backend, and the extractive 3 s p95 gate failed
+    every local LLM."""
+    settings = bundled_index.model_copy(update={
+        "openai_base_url": fake_openai.base_url, "openai_timeout": 10.0})
+    gates = {"min": {"overall.citation_validity": 1.0}, "max": {"overall.latency_p95_ms": 0.001},
+             "backends": {"openai": {"min": {"overall.citation_validity": 1.0}}}}
+    suite = write_suite(tmp_path, TINY_SUITE[:2], gates)
+    code = run_cli(settings, suite=suite, compare="extractive,openai", out_dir=tmp_path / "g")
+    printed = capsys.readouterr().out
+    assert code == 1  # the extractive latency gate, not the LLM's
+    assert "extractive: UNDER THRESHOLD: overall.latency_p95_ms" in printed
+    assert "openai:gpt-4o-mini: all thresholds met" in printed
+    assert not any("supported by the context" in json.dumps(r) for r in fake_openai.requests)
 
 
 # --- several suites, suite headers, the BBC archive, the chart ---------------------------------
@@ -260,7 +278,7 @@ def test_several_suites_make_one_report_with_a_table_each_and_all_together(
     assert code == 0, printed
     assert "suite tiny (dev, 1 cases)" in printed and "suite other (test, 1 cases)" in printed
     assert "extractive: all thresholds met" in printed
-    assert "extractive: no thresholds: not gated" in printed  # not "all thresholds met"
+    assert "extractive: no thresholds for this backend: not gated" in printed  # not "met"
     assert "all suites" in printed
     results = json.loads((out / "results.json").read_text())
     assert [(s["suite"], s["split"]) for s in results["suites"]] == [("tiny", "dev"),
@@ -269,7 +287,7 @@ def test_several_suites_make_one_report_with_a_table_each_and_all_together(
     markdown = (out / "report.md").read_text()
     assert "## All suites" in markdown and "| other (test) | extractive | 1 |" in markdown
     assert "| all suites | extractive | 2 |" in markdown
-    assert "No thresholds: not gated." in markdown
+    assert "no thresholds for this backend: not gated" in markdown
 
 
 def test_answerable_correctness_and_gold_cited_are_reported(bundled_index, tmp_path):

@@ -339,3 +339,25 @@ def test_an_exported_openai_key_alone_does_not_select_the_llm(monkeypatch):
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-exported")
     assert Settings(_env_file=None).llm == "extractive"
+
+
+def test_a_model_that_answers_instead_of_rewriting_is_not_the_query(engine, fake):
+    """B11: one model answered the follow-up instead of rewriting it, and its previous
+    answer became the search query; the rewrite's time was booked as retrieval."""
+    previous = "Hakan Fidan hoped the situation in Aleppo would be normalized [1]."
+    fake.script = [
+        Reply("Hakan Fidan hoped the situation in Aleppo would be normalized."),
+        lambda body: Reply(f"He spoke on Thursday [{passage_number(body, 'Hakan Fidan')}]."),
+    ]
+    history = [("What did Turkey's foreign minister say about Aleppo?", previous)]
+    answer = engine.ask("When did he say it?", history)
+    assert answer.query.startswith("When did he say it?")  # the rule's rewrite instead
+    assert "foreign minister" in answer.query and "normalized" not in answer.query
+    assert answer.timings.rewrite_ms > 0
+
+
+def test_streamed_text_shows_no_marker_the_validator_may_change():
+    """B14: the stream showed raw markers that the final answer dropped or renumbered."""
+    from ui.render import streaming_markdown
+
+    assert "[" not in streaming_markdown("Troops died [3][9]. More [2, 4")

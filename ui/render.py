@@ -18,6 +18,8 @@ CONTEXT_CHARS = 320
 ELLIPSIS = "…"
 REFUSAL = "The articles don't say."
 MARKER = re.compile(r"\[(\d+)\]")
+# Markers as a model writes them, finished or not: [1], [1, 2], [^1], (1), 【1】, "[1, 2" at the end.
+_RAW_MARKER = re.compile(r"\s*(?:\[\^?\d[\d,;\s–-]*(?:\]|$)|【\d+】|\(\d{1,2}(?:,\s*\d{1,2})*\))")
 _IMAGE = re.compile(r"!(?=\[)")  # Markdown image syntax: ![alt](url) and ![alt][ref]
 # A marker as link_markers() writes it. Answer text is escaped before markers are linked,
 # so this exact markup can only come from us: unlinking it never touches the answer's text.
@@ -97,8 +99,14 @@ def _refusal_markdown(text: str) -> str:
 
 
 def streaming_markdown(text: str) -> str:
-    """Text still arriving, with a cursor so it reads as unfinished."""
-    return inert(text) + " ▍"
+    """Text still arriving, with a cursor so it reads as unfinished. Its markers are left
+    out: the validator may drop or renumber them, and the final answer shows the ones that
+    hold, linked to their sources.
+
+    >>> streaming_markdown("It fell in 2024 [3][7]. Then [1, 2")
+    'It fell in 2024. Then ▍'
+    """
+    return inert(_RAW_MARKER.sub("", text)).rstrip() + " ▍"
 
 
 def error_markdown(error: Exception) -> str:
@@ -205,7 +213,7 @@ def _sources_heading(answer: Answer, question: str | None, count: int) -> str:
     else:
         label = f"Sources ({count})"
         note = ""
-    took = answer.timings.retrieval_ms + answer.timings.generation_ms
+    took = answer.timings.rewrite_ms + answer.timings.retrieval_ms + answer.timings.generation_ms
     timing = f"{answer.backend} · {took:.0f} ms"
     return f'<h3>{label}</h3>{asked}<div class="nq-timing">{_escape(timing)}</div>{note}'
 
