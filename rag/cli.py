@@ -101,8 +101,9 @@ def chat(host: str | None, port: int | None) -> None:
 @click.option("--suite", default="seeds", show_default=True,
               help="Suites, comma-separated: bundled names (seeds, seeds-test, bbc-dev, "
                    "bbc-test) or .jsonl files.")
-@click.option("--backend", type=click.Choice(["extractive", "openai"]), default=None)
-@click.option("--compare", default=None, help="Backends to compare, e.g. extractive,openai.")
+@click.option("--backend", type=click.Choice(["extractive", "openai", "local"]), default=None)
+@click.option("--compare", default=None,
+              help="Backends to compare, e.g. extractive,local.")
 @click.option("--rgb", "rgb_path", type=click.Path(exists=True, path_type=Path), default=None,
               help="Score an RGB-style JSONL benchmark file instead of a suite.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("reports/eval"),

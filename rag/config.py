@@ -62,9 +62,10 @@ class Settings(BaseSettings):
     # retrieval
     top_k: int = Field(5, ge=1, le=50)
 
-    # answering: "extractive" (offline, the default) or "openai" (any OpenAI-compatible
-    # server). Only this setting selects an LLM: an exported OPENAI_API_KEY alone does not.
-    llm: Literal["extractive", "openai"] = "extractive"
+    # answering: "extractive" (offline, the default), "openai" (any OpenAI-compatible
+    # server) or "local" (llama.cpp's server, started by newsqa on 127.0.0.1). Only this
+    # setting selects an LLM: an exported OPENAI_API_KEY alone does not.
+    llm: Literal["extractive", "openai", "local"] = "extractive"
     openai_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("NEWSQA_OPENAI_API_KEY", "OPENAI_API_KEY")
     )
@@ -77,6 +78,19 @@ class Settings(BaseSettings):
     openai_max_retries: int = Field(1, ge=0)  # cloud only: a local server is never retried
     openai_context_window: int = Field(16384, ge=512)
     llm_max_tokens: int = Field(400, ge=16)  # a reply's length limit (a looping model stops)
+    # Evidence first: the extractive stage picks this many sentences and the model only
+    # phrases the answer from them (short prompts for small models); 0 sends whole passages.
+    # Unset: 4 for local, 0 for openai.
+    llm_evidence_sentences: int | None = Field(None, ge=0, le=20)
+    # Ask for a JSON reply of sentences and their passage numbers (a server enforcing the
+    # schema: llama.cpp, OpenAI). Unset: on for local, off for openai.
+    llm_structured: bool | None = None
+
+    # NEWSQA_LLM=local: a GGUF file of your own, or one of the packaged models
+    local_model: Path | None = None
+    local_model_name: Literal["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"] = "qwen2.5-coder-0.5b"
+    local_context: int = Field(4096, ge=512)
+    local_threads: int = Field(2, ge=1)
 
     # web UI
     ui_host: str = "127.0.0.1"
@@ -99,8 +113,20 @@ class Settings(BaseSettings):
 
     @property
     def answer_backend(self) -> str:
-        """Name shown to users: 'extractive' or the LLM model name."""
+        """Name shown to users: 'extractive', 'openai:<model>' or 'local:<model>'."""
+        if self.llm == "local":
+            return f"local:{self.local_model.stem if self.local_model else self.local_model_name}"
         return "extractive" if self.llm == "extractive" else f"openai:{self.openai_model}"
+
+    @property
+    def evidence_sentences(self) -> int:
+        if self.llm_evidence_sentences is not None:
+            return self.llm_evidence_sentences
+        return 4 if self.llm == "local" else 0
+
+    @property
+    def structured(self) -> bool:
+        return self.llm_structured if self.llm_structured is not None else self.llm == "local"
 
 
 def _user_cache() -> Path:

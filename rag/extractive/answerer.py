@@ -97,6 +97,19 @@ class ExtractiveAnswerer:
         floor = self.model.threshold / 2
         return compose([p for p in picks if p.best and p.confidence >= floor])
 
+    def best_sentences(self, question: str, retrieval: Retrieval, count: int) -> list[Candidate]:
+        """The `count` sentences most likely to answer, best first, the parts of a compound
+        question taking turns: the evidence an LLM phrases its answer from."""
+        casing = casing_of([hit.chunk.text for hit in retrieval.hits])
+        picks = self.picks(read_question(question, casing), retrieval, casing)
+        chosen: dict[tuple[str, int], Candidate] = {}
+        for place in range(max((len(p.candidates) for p in picks), default=0)):
+            for pick in picks:
+                if place < len(pick.candidates) and len(chosen) < count:
+                    candidate = pick.candidates[place]
+                    chosen.setdefault((candidate.chunk.source, candidate.start), candidate)
+        return list(chosen.values())
+
     def picks(self, asked: Question, retrieval: Retrieval,
               casing: dict[str, str] | None = None) -> list[Pick]:
         """One ranked Pick per question a compound question joins (usually just one). Later
