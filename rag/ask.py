@@ -111,7 +111,7 @@ class Engine:
         if not retrieval.hits:
             return self.extractive.answer(question, retrieval).model_copy(
                 update={"backend": self.backend})
-        hits = self._evidence(question, retrieval)
+        hits = self.llm_passages(question, retrieval)
         pieces, used = [], []
         for piece in self.generator.stream(question, hits, used):
             pieces.append(piece)
@@ -124,7 +124,7 @@ class Engine:
         fallback.notes.append(UNGROUNDED_NOTE)
         return fallback
 
-    def _evidence(self, question: str, retrieval: Retrieval) -> list[Hit]:
+    def llm_passages(self, question: str, retrieval: Retrieval) -> list[Hit]:
         """What the LLM reads: the retrieved passages, or (evidence first) only the few
         sentences the extractive stage ranks highest, each as a passage of its own."""
         count = self.settings.evidence_sentences
