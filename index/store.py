@@ -14,19 +14,28 @@ it is complete, so readers never see a half-built index.
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
+import shutil
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from index.types import Chunk
-from rag.errors import EmbedderMismatchError, IndexMissingError, StoreChangedError, StoreError
+from rag.errors import (
+    EmbedderMismatchError,
+    IndexMissingError,
+    NewsqaError,
+    StoreChangedError,
+    StoreError,
+)
 
 if TYPE_CHECKING:
     from index.embedder import Embedder
@@ -63,6 +72,42 @@ def connect(settings: Settings):
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 
 
+LOW_SPACE = 64 * 2**20  # bytes free under which a failed write is put down to a full disk
+
+
+def disk_of(settings: Settings) -> Path | None:
+    """The folder of an embedded store (None for a Chroma server)."""
+    return None if settings.chroma_host else Path(settings.store_dir)
+
+
+@contextmanager
+def failures(disk: Path | None):
+    """Chroma's and the file system's errors as a StoreError that says what to do; a full
+    disk is named as such (Chroma's own message does not say so)."""
+    from chromadb.errors import ChromaError, NotFoundError
+
+    try:
+        yield
+    except (NewsqaError, NotFoundError):
+        raise
+    except (ChromaError, OSError) as error:
+        raise StoreError(explain(error, disk)) from error
+
+
+def explain(error: Exception, disk: Path | None) -> str:
+    free = shutil.disk_usage(disk).free if disk is not None and disk.exists() else None
+    full = (getattr(error, "errno", None) == errno.ENOSPC or "disk is full" in str(error).lower()
+            or (free is not None and free < LOW_SPACE))
+    if full:
+        room = f" ({free / 2**20:.1f} MB free)" if free is not None else ""
+        return (f"the disk holding the index ({disk}) is full{room}: free some space, then "
+                "run `newsqa ingest` again. Nothing indexed is lost: files whose chunks were "
+                "all stored are kept, and the ingest resumes with the rest.")
+    where = disk if disk is not None else "the Chroma server"
+    return (f"the index at {where} failed ({type(error).__name__}: {error}); run `newsqa "
+            "ingest` again, or `newsqa ingest --rebuild` if it keeps failing")
+
+
 def location(settings: Settings) -> str:
     if settings.chroma_host:
         return f"http://{settings.chroma_host}:{settings.chroma_port}"
@@ -73,8 +118,9 @@ def open_store(settings: Settings, embedder: Embedder, *, create: bool = False) 
     """The active index, built by `embedder`. Raises IndexMissingError (no index and
     create=False) or EmbedderMismatchError (the index was built by another embedder)."""
     client = connect(settings)
-    state = _state(client, settings)
-    return _open(client, state, _active_name(state, settings), embedder, create, settings)
+    with failures(disk_of(settings)):
+        state = _state(client, settings)
+        return _open(client, state, _active_name(state, settings), embedder, create, settings)
 
 
 def open_rebuild(settings: Settings, embedder: Embedder) -> Store:
@@ -82,13 +128,14 @@ def open_rebuild(settings: Settings, embedder: Embedder) -> Store:
     active one until `Store.publish()` makes this one active (and drops the old one), so a
     rebuild that fails or is killed half-way loses nothing. Leftovers of such runs go now."""
     client = connect(settings)
-    state = _state(client, settings)
-    keep = _active_name(state, settings)
-    for name in _build_names(client, settings):
-        if name != keep:
-            _drop(client, name)
-    name = f"{settings.collection}-r{uuid.uuid4().hex[:8]}"
-    return _open(client, state, name, embedder, True, settings)
+    with failures(disk_of(settings)):
+        state = _state(client, settings)
+        keep = _active_name(state, settings)
+        for name in _build_names(client, settings):
+            if name != keep:
+                _drop(client, name)
+        name = f"{settings.collection}-r{uuid.uuid4().hex[:8]}"
+        return _open(client, state, name, embedder, True, settings)
 
 
 def _open(client, state, name: str, embedder: Embedder, create: bool,
@@ -102,7 +149,7 @@ def _open(client, state, name: str, embedder: Embedder, create: bool,
             metadata=_signature(embedder), embedding_function=None)
     _check_signature(chunks.metadata or {}, embedder)
     files = client.get_or_create_collection(f"{name}-files", embedding_function=None)
-    return Store(client, chunks, files, state)
+    return Store(client, chunks, files, state, disk_of(settings))
 
 
 def _state(client, settings: Settings):
@@ -157,8 +204,9 @@ def _check_signature(meta: dict, embedder: Embedder) -> None:
 class Store:
     """Chunks with their vectors and metadata; ids are the chunk ids."""
 
-    def __init__(self, client, chunks, files, state=None) -> None:
+    def __init__(self, client, chunks, files, state=None, disk: Path | None = None) -> None:
         self.client = client
+        self.disk = disk  # where an embedded store writes (for a full disk's message)
         self.default_name = state.name.removesuffix("-state") if state is not None else None
         self.collection = chunks
         self.files = files
@@ -166,56 +214,64 @@ class Store:
         self.changed = False  # written to since opened: publish() when done
 
     def count(self) -> int:
-        return self.collection.count()
+        with failures(self.disk):
+            return self.collection.count()
 
     def generation(self) -> str | None:
         """The token of the latest published change (None before the first): one small
         read, fresh even through an embedded client that holds stale vectors."""
-        return _published(self.state).get("token")
+        with failures(self.disk):
+            return _published(self.state).get("token")
 
     def publish(self) -> None:
         """Tells readers in other processes that the store changed, and makes this
         collection the active one (a rebuild's old collection is dropped after that)."""
-        previous = _published(self.state).get("collection")
-        self.state.upsert(ids=[GENERATION], embeddings=[[1.0]], metadatas=[{
-            "token": uuid.uuid4().hex, "collection": self.collection.name, "at": time.time()}])
-        self.changed = False
-        if previous and previous != self.collection.name:
-            _drop(self.client, previous)
-        elif not previous and self.collection.name != self.default_name:
-            _drop(self.client, self.default_name)  # the first index, from before generations
+        with failures(self.disk):
+            previous = _published(self.state).get("collection")
+            self.state.upsert(ids=[GENERATION], embeddings=[[1.0]], metadatas=[{
+                "token": uuid.uuid4().hex, "collection": self.collection.name,
+                "at": time.time()}])
+            self.changed = False
+            if previous and previous != self.collection.name:
+                _drop(self.client, previous)
+            elif not previous and self.collection.name != self.default_name:
+                _drop(self.client, self.default_name)  # the first index, before generations
 
     def close(self) -> None:
         """Lets go of the client (the next open_store of this path starts afresh)."""
         self.client.close()
 
     def upsert(self, chunks: list[Chunk], vectors: np.ndarray) -> None:
-        self.changed = True
-        for first in range(0, len(chunks), BATCH):
-            batch = chunks[first:first + BATCH]
-            self.collection.upsert(
-                ids=[c.id for c in batch], documents=[c.text for c in batch],
-                metadatas=[c.metadata() for c in batch],
-                embeddings=np.asarray(vectors[first:first + BATCH], dtype=np.float32))
+        with failures(self.disk):
+            self.changed = True
+            for first in range(0, len(chunks), BATCH):
+                batch = chunks[first:first + BATCH]
+                self.collection.upsert(
+                    ids=[c.id for c in batch], documents=[c.text for c in batch],
+                    metadatas=[c.metadata() for c in batch],
+                    embeddings=np.asarray(vectors[first:first + BATCH], dtype=np.float32))
 
     def update_metadata(self, chunks: list[Chunk]) -> None:
         """New offsets/metadata for chunks whose text (and so vector) is unchanged."""
-        self.changed = True
-        for first in range(0, len(chunks), BATCH):
-            batch = chunks[first:first + BATCH]
-            self.collection.update(ids=[c.id for c in batch],
-                                   metadatas=[c.metadata() for c in batch])
+        with failures(self.disk):
+            self.changed = True
+            for first in range(0, len(chunks), BATCH):
+                batch = chunks[first:first + BATCH]
+                self.collection.update(ids=[c.id for c in batch],
+                                       metadatas=[c.metadata() for c in batch])
 
     def delete(self, ids: Sequence[str]) -> None:
-        ids = list(ids)
-        self.changed = self.changed or bool(ids)
-        for first in range(0, len(ids), BATCH):
-            self.collection.delete(ids=ids[first:first + BATCH])
+        with failures(self.disk):
+            ids = list(ids)
+            self.changed = self.changed or bool(ids)
+            for first in range(0, len(ids), BATCH):
+                self.collection.delete(ids=ids[first:first + BATCH])
 
     def get(self, ids: Sequence[str]) -> list[Chunk]:
         if not ids:
             return []
-        found = self.collection.get(ids=list(ids), include=["documents", "metadatas"])
+        with failures(self.disk):
+            found = self.collection.get(ids=list(ids), include=["documents", "metadatas"])
         return _chunks(found)
 
     def ids_by_source(self) -> dict[str, set[str]]:
@@ -232,7 +288,8 @@ class Store:
     def _pages(self, include: list[str]) -> Iterator[dict]:
         offset = 0
         while True:
-            page = self.collection.get(include=include, limit=PAGE, offset=offset)
+            with failures(self.disk):
+                page = self.collection.get(include=include, limit=PAGE, offset=offset)
             if not page["ids"]:
                 return
             yield page
@@ -270,23 +327,26 @@ class Store:
 
     def manifest(self) -> dict[str, str]:
         """source -> fingerprint of the file content whose chunks are all stored."""
-        found = self.files.get(include=["metadatas"])
+        with failures(self.disk):
+            found = self.files.get(include=["metadatas"])
         return {source: meta["fingerprint"]
                 for source, meta in zip(found["ids"], found["metadatas"])}
 
     def record_files(self, fingerprints: dict[str, str]) -> None:
-        items = list(fingerprints.items())
-        self.changed = self.changed or bool(items)
-        for first in range(0, len(items), BATCH):
-            batch = items[first:first + BATCH]
-            self.files.upsert(ids=[s for s, _ in batch], embeddings=[[1.0]] * len(batch),
-                              metadatas=[{"fingerprint": f} for _, f in batch])
+        with failures(self.disk):
+            items = list(fingerprints.items())
+            self.changed = self.changed or bool(items)
+            for first in range(0, len(items), BATCH):
+                batch = items[first:first + BATCH]
+                self.files.upsert(ids=[s for s, _ in batch], embeddings=[[1.0]] * len(batch),
+                                  metadatas=[{"fingerprint": f} for _, f in batch])
 
     def forget_files(self, sources: Sequence[str]) -> None:
-        sources = list(sources)
-        self.changed = self.changed or bool(sources)
-        for first in range(0, len(sources), BATCH):
-            self.files.delete(ids=sources[first:first + BATCH])
+        with failures(self.disk):
+            sources = list(sources)
+            self.changed = self.changed or bool(sources)
+            for first in range(0, len(sources), BATCH):
+                self.files.delete(ids=sources[first:first + BATCH])
 
     def as_vector_store(self):
         """This collection as a LlamaIndex ChromaVectorStore, for LlamaIndex retrievers.
@@ -315,12 +375,13 @@ def to_text_node(chunk: Chunk):
 def describe(settings: Settings) -> dict:
     """What `newsqa stats` shows: counts, embedder, newest date, store location."""
     client = connect(settings)
-    name = _active_name(_state(client, settings), settings)
-    collection = _get_collection(client, name)
-    if collection is None:
-        raise IndexMissingError(f"no index at {location(settings)}: run `newsqa ingest`")
-    metas = [m for page in Store(client, collection, None)._pages(["metadatas"])
-             for m in page["metadatas"]]
+    with failures(disk_of(settings)):
+        name = _active_name(_state(client, settings), settings)
+        collection = _get_collection(client, name)
+        if collection is None:
+            raise IndexMissingError(f"no index at {location(settings)}: run `newsqa ingest`")
+        metas = [m for page in Store(client, collection, None)._pages(["metadatas"])
+                 for m in page["metadatas"]]
     client.close()  # an open client in this process would pin a stale view for others
     dates = [m["published"] for m in metas if m.get("published")]
     meta = collection.metadata or {}

@@ -388,3 +388,43 @@ from index.store import connect
 from rag.config import get_settings
 print(" ".join(sorted(c.name for c in connect(get_settings()).list_collections())))
 """
+
+
+def test_a_full_disk_is_named_and_the_next_run_resumes_without_loss(tmp_path, monkeypatch):
+    """#11 item 8: a full disk gave raw Chroma tracebacks ("Failed to apply logs to the
+    metadata segment", the error Chroma raised on a real 3 MB tmpfs) without a word about
+    disk space. Simulated here: the third write fails and the disk reports 1 MB free."""
+    from collections import namedtuple
+
+    from chromadb.api.models.Collection import Collection
+    from chromadb.errors import InternalError
+
+    import index.store
+    from rag.errors import StoreError
+
+    corpus = generate_corpus(tmp_path / "big", files=30)
+    settings = make_settings(tmp_path, corpus_dir=corpus, embed_batch=2, chunk_tokens=64,
+                             chunk_overlap=8)
+    wanted = expected_ids(settings)
+    real_upsert, writes = Collection.upsert, []
+
+    def failing_upsert(self, *args, **kwargs):
+        writes.append(1)
+        if len(writes) == 3:
+            raise InternalError("Error in compaction: Failed to apply logs to the metadata "
+                                "segment")
+        return real_upsert(self, *args, **kwargs)
+
+    usage = namedtuple("usage", "total used free")
+    with monkeypatch.context() as patch:
+        patch.setattr(Collection, "upsert", failing_upsert)
+        patch.setattr(index.store.shutil, "disk_usage", lambda path: usage(10, 9, 2**20))
+        with pytest.raises(StoreError, match=r"is full \(1.0 MB free\): free some space"):
+            run(settings)
+    kept = open_store(settings, EMBEDDER).manifest()
+    assert 0 < len(kept) < 30
+
+    report = run(settings)  # the space is back
+    chunks = stored(settings)
+    assert {c.id for c in chunks} == wanted and len(chunks) == len(wanted)
+    assert report.files_unchanged == len(kept)
