@@ -75,8 +75,12 @@ def collect_files(paths: list[Path], problems: list[Problem] | None = None) -> l
         if path.is_dir():
             root = path.resolve()
             for p in path.rglob("*"):
-                if (not p.is_file() or p.suffix.lower() not in SUPPORTED
-                        or any(part.startswith(".") for part in p.relative_to(path).parts)):
+                hidden = any(part.startswith(".") for part in p.relative_to(path).parts)
+                if p.is_symlink() and not p.exists() and not hidden and problems is not None:
+                    problems.append(Problem(p.relative_to(path).as_posix(),
+                                            "a broken or looping link: not followed"))
+                    continue
+                if not p.is_file() or p.suffix.lower() not in SUPPORTED or hidden:
                     continue
                 if p.is_symlink() and not p.resolve().is_relative_to(root):
                     if problems is not None:

@@ -8,6 +8,7 @@ Bad input never raises: it comes back as `Problem`s.
 
 from __future__ import annotations
 
+import codecs
 import json
 from pathlib import Path
 
@@ -74,6 +75,11 @@ def decode(data: bytes, source: str) -> tuple[str | None, list[Problem]]:
     """UTF-8 text, or a fallback decoding reported as a (non-skipping) problem."""
     if not data.strip():
         return None, [Problem(source, "empty file")]
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # NUL bytes, yet text
+        try:
+            return data.decode("utf-16"), [Problem(source, "read as UTF-16", skipped=False)]
+        except UnicodeDecodeError as error:
+            return None, [Problem(source, f"starts like UTF-16 but is not ({error.reason})")]
     if _looks_binary(data):
         return None, [Problem(source, "binary file, not text")]
     try:
@@ -127,7 +133,9 @@ def _read_json(text: str, source: str) -> ReadResult:
 
 def _read_jsonl(text: str, source: str) -> ReadResult:
     records, problems = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # split at "\n" only: splitlines() also breaks at \x0b, \x1c, U+2028... inside a
+    # record's text, and the reported line numbers drifted from the editor's
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

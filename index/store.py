@@ -84,13 +84,14 @@ def disk_of(settings: Settings) -> Path | None:
 def failures(disk: Path | None):
     """Chroma's and the file system's errors as a StoreError that says what to do; a full
     disk is named as such (Chroma's own message does not say so)."""
+    import httpx
     from chromadb.errors import ChromaError, NotFoundError
 
     try:
         yield
     except (NewsqaError, NotFoundError):
         raise
-    except (ChromaError, OSError) as error:
+    except (ChromaError, OSError, httpx.HTTPError) as error:
         raise StoreError(explain(error, disk)) from error
 
 
@@ -103,8 +104,11 @@ def explain(error: Exception, disk: Path | None) -> str:
         return (f"the disk holding the index ({disk}) is full{room}: free some space, then "
                 "run `newsqa ingest` again. Nothing indexed is lost: files whose chunks were "
                 "all stored are kept, and the ingest resumes with the rest.")
-    where = disk if disk is not None else "the Chroma server"
-    return (f"the index at {where} failed ({type(error).__name__}: {error}); run `newsqa "
+    if disk is None:
+        return (f"the Chroma server failed or did not answer ({type(error).__name__}: {error}): "
+                "is it still running? Start it again with `chroma run`, or unset "
+                "NEWSQA_CHROMA_HOST to use the local store")
+    return (f"the index at {disk} failed ({type(error).__name__}: {error}); run `newsqa "
             "ingest` again, or `newsqa ingest --rebuild` if it keeps failing")
 
 
@@ -313,15 +317,16 @@ class Store:
         from chromadb.errors import InternalError, NotFoundError
 
         # Chroma returns fewer than k results when it holds fewer (no count() round trip).
-        try:
-            return self.collection.query(
-                query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
-                n_results=k, where=where or None, include=include)
-        except (NotFoundError, InternalError) as error:
-            # NotFound: the collection was dropped; Internal: its segments changed on disk
-            # under this client ("Error creating hnsw segment reader")
-            raise StoreChangedError(f"the index changed under this client ({error}): reopen "
-                                    "the store") from error
+        with failures(self.disk):
+            try:
+                return self.collection.query(
+                    query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
+                    n_results=k, where=where or None, include=include)
+            except (NotFoundError, InternalError) as error:
+                # NotFound: the collection was dropped; Internal: its segments changed on
+                # disk under this client ("Error creating hnsw segment reader")
+                raise StoreChangedError(f"the index changed under this client ({error}): "
+                                        "reopen the store") from error
 
     # -- the per-file manifest: written only after all of a file's chunks are stored --
 

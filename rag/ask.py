@@ -16,7 +16,7 @@ from dataclasses import replace
 from index.embedder import make_embedder
 from index.store import open_store
 from rag.config import Settings, get_settings
-from rag.errors import IndexMissingError
+from rag.errors import IndexMissingError, QuestionError
 from rag.extractive import ExtractiveAnswerer, asked_part
 from rag.extractive.question import date_range, is_broad
 from rag.retrieve import Hit, HybridRetriever, Retrieval
@@ -83,6 +83,7 @@ class Engine:
     def ask_stream(self, question: str, history: History = None, *, top_k: int | None = None,
                    filters: FiltersArg = None) -> Iterator[str | Answer]:
         """Yields text pieces as they are generated, then the final validated Answer."""
+        question = readable_question(question)
         began = time.perf_counter()
         query = self.standalone(asked_part(question), history or [])
         started = time.perf_counter()  # an LLM's rewrite is its own time, not retrieval's
@@ -181,6 +182,19 @@ class Engine:
             "chunks": len(chunks),
             "newest": max(dates) if dates else None,
         }
+
+
+MAX_QUESTION_CHARS = 2000  # a 1M-character question cost 14 s of CPU and 125 MB
+
+
+def readable_question(question: str) -> str:
+    """The question as text newsqa can read: at most MAX_QUESTION_CHARS characters (a
+    QuestionError says so otherwise), and bytes no encoder accepts (a lone surrogate from
+    a broken paste) replaced."""
+    if len(question) > MAX_QUESTION_CHARS:
+        raise QuestionError(f"The question is {len(question):,} characters long; newsqa reads "
+                            f"questions of up to {MAX_QUESTION_CHARS:,}. Ask it in fewer words.")
+    return question.encode("utf-8", "replace").decode("utf-8")
 
 
 def _served(settings: Settings) -> Settings:

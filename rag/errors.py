@@ -29,5 +29,9 @@ class StoreChangedError(StoreError):
     """The collection this client held was dropped or rebuilt by another process."""
 
 
+class QuestionError(NewsqaError):
+    """The question cannot be read as asked (too long)."""
+
+
 class LLMError(NewsqaError):
     """The LLM endpoint failed: bad key, rate limit, unreachable, timeout."""

@@ -108,3 +108,20 @@ def test_filters_may_be_given_as_a_plain_dict(bundled_index):
     assert answer.citations and all(c.published == "2021-06-29" for c in answer.citations)
     dated = engine.retrieve("Aleppo fighting", filters={"since": "2026-01-01"})
     assert dated.hits and all(h.chunk.published == "2026-01-10" for h in dated.hits)
+
+
+def test_an_overlong_question_is_refused_with_a_message(fresh_env):
+    """#11: a 1M-character question cost 14 s of CPU and 125 MB."""
+    from rag.ask import ask
+    from rag.errors import QuestionError
+
+    with pytest.raises(QuestionError, match="up to 2,000"):
+        ask("why " * 300_000)
+
+
+def test_a_lone_surrogate_in_the_question_is_read(fresh_env):
+    """#11: a lone surrogate (a broken paste) raised TypeError."""
+    from rag.ask import ask
+
+    answer = ask("When was Assad's government \udc80 overthrown?")
+    assert answer.citations

@@ -428,3 +428,12 @@ def test_a_full_disk_is_named_and_the_next_run_resumes_without_loss(tmp_path, mo
     chunks = stored(settings)
     assert {c.id for c in chunks} == wanted and len(chunks) == len(wanted)
     assert report.files_unchanged == len(kept)
+
+
+def test_a_looping_link_is_reported(corpus_settings, corpus):
+    """#11: symlink loops went unreported."""
+    (corpus / "loop-a.txt").symlink_to(corpus / "loop-b.txt")
+    (corpus / "loop-b.txt").symlink_to(corpus / "loop-a.txt")
+    report = run(corpus_settings)
+    reasons = {p.source: p.reason for p in report.skipped}
+    assert "looping link" in reasons["loop-a.txt"] and "looping link" in reasons["loop-b.txt"]

@@ -361,3 +361,10 @@ def test_streamed_text_shows_no_marker_the_validator_may_change():
     from ui.render import streaming_markdown
 
     assert "[" not in streaming_markdown("Troops died [3][9]. More [2, 4")
+
+
+def test_an_empty_reply_is_not_an_empty_bubble(engine, fake):
+    """#11: an empty LLM reply gave an empty bubble."""
+    fake.script = [Reply("")]
+    answer = engine.ask(ASSAD)
+    assert answer.text.strip() and answer.backend == "extractive" and answer.notes

@@ -187,3 +187,22 @@ def test_bytes_already_read_are_used_instead_of_the_file(tmp_path):
     given = b"Given title\n\nThe bytes the caller read say another.\n"
     result = read_file(path, tmp_path, data=given)
     assert result.text == given.decode() and result.articles[0].title == "Given title"
+
+
+def test_utf16_is_read_not_called_binary(tmp_path):
+    """#11: UTF-16 was called "binary"."""
+    path = tmp_path / "wide.txt"
+    path.write_bytes("Wide news\n\nThe council met on Monday.".encode("utf-16"))
+    result = read_file(path, tmp_path)
+    assert result.articles and "council met" in result.text
+    assert [str(p) for p in result.problems] == ["wide.txt: read as UTF-16"]
+
+
+def test_jsonl_line_numbers_count_newlines_only(tmp_path):
+    """#11: JSONL line numbers were wrong (splitlines also breaks at U+2028 and friends)."""
+    path = tmp_path / "feed.jsonl"
+    first = json.dumps({"title": "One", "text": "A line\u2028with a separator."},
+                              ensure_ascii=False)
+    path.write_text(first + "\n{broken\n", encoding="utf-8")
+    result = read_file(path, tmp_path)
+    assert [p.line for p in result.problems if p.skipped] == [2]

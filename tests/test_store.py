@@ -123,7 +123,7 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def chroma_server(tmp_path):
+def chroma_process(tmp_path):
     port = free_port()
     log = (tmp_path / "chroma.log").open("w")
     server = subprocess.Popen([str(CHROMA), "run", "--path", str(tmp_path / "server-data"),
@@ -131,11 +131,16 @@ def chroma_server(tmp_path):
                               stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_for_port(port, server)
-        yield port
+        yield port, server
     finally:
         server.terminate()
         server.wait(timeout=15)
         log.close()
+
+
+@pytest.fixture
+def chroma_server(chroma_process):
+    return chroma_process[0]
 
 
 def _wait_for_port(port: int, server: subprocess.Popen, timeout: float = 30) -> None:
@@ -168,3 +173,18 @@ def test_unreachable_server_is_a_store_error(tmp_path):
     settings = make_settings(tmp_path, chroma_host="127.0.0.1", chroma_port=free_port())
     with pytest.raises(StoreError, match="chroma run"):
         open_store(settings, HashEmbedder(), create=True)
+
+
+def test_a_chroma_server_that_dies_is_a_store_error_not_an_httpx_one(tmp_path, chroma_process):
+    """#11: raw httpx errors appeared when the Chroma server died."""
+    port, server = chroma_process
+    settings = make_settings(tmp_path, chroma_host="127.0.0.1", chroma_port=port)
+    embedder = HashEmbedder()
+    ingest(settings, progress=False, embedder=embedder)
+    store = open_store(settings, embedder)
+    server.kill()
+    server.wait(timeout=15)
+    with pytest.raises(StoreError, match="Chroma server failed or did not answer"):
+        store.query(embedder.embed(["Aleppo"])[0], k=1)
+    with pytest.raises(StoreError, match="Chroma server"):
+        store.count()

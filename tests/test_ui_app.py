@@ -83,7 +83,8 @@ def test_examples_come_from_articles_in_the_served_corpus(tmp_path):
 def test_login_needs_both_user_and_password(settings):
     assert login_of(settings) is None
     both = settings.model_copy(update={"ui_user": "ann", "ui_password": SecretStr("pw")})
-    assert login_of(both) == [("ann", "pw")]
+    login = login_of(both)
+    assert login("ann", "pw") and not login("ann", "wrong") and not login("bob", "pw")
     with pytest.raises(ConfigError, match="NEWSQA_UI_PASSWORD"):
         login_of(settings.model_copy(update={"ui_user": "ann"}))
 
@@ -326,3 +327,17 @@ def test_sources_of_an_html_article_index_its_extracted_text(tmp_path):
     for citation in answer.citations:
         text = SourceTexts(corpus).text_of(citation.source)
         assert text[citation.start:citation.end] == citation.quote
+
+
+def test_guessing_the_login_gets_slower_and_slower(monkeypatch):
+    """#11: there was no login throttling."""
+    from ui.app import Login
+
+    login = Login("ann", "right")
+    waited = []
+    monkeypatch.setattr("ui.app.time.sleep", waited.append)
+    for _ in range(8):
+        assert not login("ann", "guess")
+    assert waited[:6] == [0.0] * 6 and waited[6] == 1.0 and waited[7] == 2.0
+    assert login("ann", "right")  # the right password still works, after the wait
+    assert waited[8] == 4.0

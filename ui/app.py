@@ -5,8 +5,11 @@
 from __future__ import annotations
 
 import copy
+import hmac
 import ipaddress
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -251,7 +254,7 @@ def serve(app: gr.Blocks, settings: Settings, *, host: str | None = None,
     return url
 
 
-def login_of(settings: Settings) -> list[tuple[str, str]] | None:
+def login_of(settings: Settings) -> Login | None:
     """Gradio auth when both NEWSQA_UI_USER and NEWSQA_UI_PASSWORD are set."""
     user, password = settings.ui_user, settings.ui_password
     if not user and not password:
@@ -259,7 +262,39 @@ def login_of(settings: Settings) -> list[tuple[str, str]] | None:
     if not (user and password):
         raise ConfigError("set both NEWSQA_UI_USER and NEWSQA_UI_PASSWORD to turn on the login, "
                           "or neither")
-    return [(user, password.get_secret_value())]
+    return Login(user, password.get_secret_value())
+
+
+class Login:
+    """Gradio's auth callable: a constant-time check that slows down guessing. After
+    FREE_FAILURES failed logins within FAILURE_WINDOW seconds, the next attempt waits 1 s
+    before it is answered, and each one after twice as long (up to MAX_DELAY s)."""
+
+    FREE_FAILURES = 5
+    FAILURE_WINDOW = 300.0
+    MAX_DELAY = 30.0
+
+    def __init__(self, user: str, password: str) -> None:
+        self._user, self._password = user.encode(), password.encode()
+        self._failures: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, user: str, password: str) -> bool:
+        time.sleep(self.delay())
+        right = hmac.compare_digest(user.encode(), self._user) & hmac.compare_digest(
+            password.encode(), self._password)
+        if not right:
+            with self._lock:
+                self._failures.append(time.monotonic())
+        return bool(right)
+
+    def delay(self) -> float:
+        """Seconds the next attempt waits."""
+        with self._lock:
+            since = time.monotonic() - self.FAILURE_WINDOW
+            self._failures = [t for t in self._failures if t > since]
+            extra = len(self._failures) - self.FREE_FAILURES
+        return 0.0 if extra <= 0 else min(self.MAX_DELAY, 2.0 ** (extra - 1))
 
 
 def _is_loopback(host: str) -> bool:
