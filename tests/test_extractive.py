@@ -254,3 +254,14 @@ def test_model_file_reloads_the_same_and_saw_only_dev_data():
     assert {s["suite"] for s in suites} == {"seeds", "seeds-casual", "bbc-dev"}
     assert all(s["cases"] for s in suites)
     assert 0.0 < data["threshold"] < 1.0
+
+
+def test_a_bracketed_number_of_the_article_is_not_a_marker_in_the_answer():
+    """#11: "[n]" inside article text looked like a citation marker and got linked."""
+    from rag.citations import quoted
+    from ui.render import link_markers
+
+    text = quoted("Troops died, officials said [3].") + " [1]"
+    assert "Troops died, officials said [3" in text
+    linked = link_markers(text, {1, 3})
+    assert linked.count('class="nq-cite"') == 1 and 'href="#nq-source-1"' in linked

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from rag.citations import cite
+from rag.citations import cite, quoted
 from rag.extractive.digest import digest
 from rag.extractive.evidence import Candidate, Evidence
 from rag.extractive.model import AnswererModel, Logistic, load_model, refusal_inputs, shares
@@ -162,7 +162,7 @@ def compose(picks: list[Pick]) -> Answer:
     chosen = list({id(c): c for c in chosen}.values())
     citations = [cite(i, c.chunk, c.start, c.end, c.probability) for i, c in enumerate(chosen, 1)]
     short = short_answer(picks[0].best, picks[0].question, citations[0])
-    body = " ".join(f"{c.text} [{i}]" for i, c in enumerate(chosen, 1))
+    body = " ".join(f"{quoted(c.text)} [{i}]" for i, c in enumerate(chosen, 1))
     opening = f"**{short.text}**: " if short else ""
     return Answer(text=f"{lead}{opening}{body}", citations=citations, short=short,
                   backend="extractive")
@@ -209,7 +209,7 @@ def identify(pick: Pick, name: str) -> Answer | None:
         start, end = candidate.start + span[0], candidate.start + span[1]
         short = ShortAnswer(text=candidate.text[span[0]:span[1]], marker=1,
                             source=citation.source, start=start, end=end)
-        return Answer(text=f"**{short.text}**: {candidate.text} [1]", citations=[citation],
+        return Answer(text=f"**{short.text}**: {quoted(candidate.text)} [1]", citations=[citation],
                       short=short, backend="extractive")
     return None
 

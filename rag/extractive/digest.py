@@ -7,7 +7,7 @@ article preferred: in news that is the lead, which gives the gist.
 
 from __future__ import annotations
 
-from rag.citations import cite
+from rag.citations import cite, quoted
 from rag.extractive.evidence import Candidate, Evidence
 from rag.extractive.question import Question
 from rag.retrieve import Retrieval
@@ -47,7 +47,7 @@ def digest(asked: Question, retrieval: Retrieval, evidence: Evidence) -> Answer:
 
         return refusal(candidates)
     citations = [cite(i, c.chunk, c.start, c.end, key_score(c)) for i, c in enumerate(chosen, 1)]
-    lines = [f"- {dated(c)}: {c.text} [{i}]" for i, c in enumerate(chosen, 1)]
+    lines = [f"- {dated(c)}: {quoted(c.text)} [{i}]" for i, c in enumerate(chosen, 1)]
     return Answer(text="\n".join([HEADING, *lines]), citations=citations, backend="extractive")
 
 
