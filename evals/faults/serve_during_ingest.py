@@ -3,10 +3,11 @@
 
     python -m evals.faults.serve_during_ingest [--corpus DIR] [--users 20] [--embedder hash]
 
-Prints the requests served and failed in each phase, and the seconds from the end of each
-ingest until answers reflect it (the edited file's new sentence is retrieved; after the
-rebuild, the engine holds the new collection and every chunk of it). The engine is the one the
-chat page serves from, driven by threads instead of browsers.
+Prints the requests served and failed in each phase with their waits (p95 and max), and
+the seconds from the end of each ingest until answers reflect it (the edited file's new
+sentence is retrieved; after the rebuild, the engine holds the new collection and every
+chunk of it). The engine is the one the chat page serves from, driven by threads instead
+of browsers.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Load:
         self.engine, self.phase = engine, "before"
         self.outcomes: Counter = Counter()
         self.errors: Counter = Counter()
+        self.seconds: dict[str, list[float]] = {}  # per phase: each request's wait
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self._user, args=(n,), daemon=True)
                         for n in range(users)]
@@ -44,10 +46,11 @@ class Load:
     def _user(self, number: int) -> None:
         turn = number
         while not self.stop.is_set():
-            phase = self.phase
+            phase, began = self.phase, time.monotonic()
             try:
                 self.engine.ask(QUESTIONS[turn % len(QUESTIONS)])
                 self.outcomes[phase, "ok"] += 1
+                self.seconds.setdefault(phase, []).append(time.monotonic() - began)
             except Exception as error:  # noqa: BLE001  (the measurement: any failure at all)
                 self.outcomes[phase, "failed"] += 1
                 self.errors[f"{type(error).__name__}: {error}"[:160]] += 1
@@ -114,6 +117,7 @@ def run(corpus: Path, users: int, embedder: str) -> dict:
                 and len(engine.retriever.lexical.chunks) == store.count())
             time.sleep(3)
         result["requests"] = dict(load.outcomes)
+        result["seconds"] = load.seconds
         result["errors"] = dict(load.errors)
         return result
 
@@ -128,7 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     phases = ("before", "ingest", "after ingest", "rebuild", "after rebuild")
     for phase in phases:
         ok, failed = (result["requests"].get((phase, o), 0) for o in ("ok", "failed"))
-        print(f"{phase:>14}: {ok + failed:5d} requests, {failed} failed")
+        waits = sorted(result["seconds"].get(phase, [0.0]))
+        p95 = waits[int(0.95 * (len(waits) - 1))]
+        print(f"{phase:>14}: {ok + failed:5d} requests, {failed} failed, wait p95 {p95:.2f} s, "
+              f"max {waits[-1]:.2f} s")
     for key in ("ingest: seconds until answers reflect it",
                 "rebuild: seconds until answers reflect it"):
         print(f"{key}: {result[key]}")
