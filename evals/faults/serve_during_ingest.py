@@ -94,7 +94,7 @@ def run(corpus: Path, users: int, embedder: str) -> dict:
         ingest()
         engine = Engine(Settings(_env_file=None, corpus_dir=work / "corpus",
                                  store_dir=work / "store", embedder=embedder))
-        files = sorted((work / "corpus").iterdir())
+        files = sorted(p for p in (work / "corpus").rglob("*") if p.is_file())
         result: dict = {}
         with Load(engine, users) as load:
             time.sleep(3)
