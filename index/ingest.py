@@ -19,10 +19,10 @@ from index.chunker import chunk_article
 from index.embedder import Embedder, load_tokenizer, make_embedder
 from index.lock import ingest_lock
 from index.reader import SUPPORTED, read_file, source_name
-from index.store import Store, open_rebuild, open_store
+from index.store import Store, lexical_root, new_generation, open_rebuild, open_store
 from index.types import Chunk, Problem
 from rag.config import Settings
-from rag.errors import IndexMissingError
+from rag.errors import IndexMissingError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +142,13 @@ def _ingest(settings: Settings, paths: list[Path] | None, rebuild: bool, progres
     finally:
         # Even a run that failed half-way may have deleted chunks of the active index;
         # a half-built rebuild is never published (the next rebuild drops it).
-        if (rebuild and completed) or (store.changed and not rebuild):
-            store.publish()
+        # (A store from before generations gets its first one: readers can then load its
+        # saved lexical index.)
+        if (rebuild and completed) or (not rebuild and (store.changed or
+                                                        store.generation() is None)):
+            generation = new_generation()
+            _save_lexical(settings, store, generation)
+            store.publish(generation)
         store.close()
     run.report.seconds = time.perf_counter() - began
     log.info("ingest done: %d chunks added, %d removed in %.1f s", run.report.chunks_added,
@@ -287,6 +292,18 @@ class _Run:
         for source in sorted(gone):
             self._forget(source)
         self.report.files_removed = len(gone)
+
+
+def _save_lexical(settings: Settings, store: Store, generation: str) -> None:
+    """The BM25 side of the new generation, built here once, before readers hear of it:
+    they load it instead of each rebuilding it (a failure here only costs them that)."""
+    from rag.retrieve import LexicalIndex, SavedLexical
+
+    try:
+        index = LexicalIndex.build(store.all_chunks())
+        SavedLexical(lexical_root(settings)).save(index, generation)
+    except (StoreError, OSError) as error:
+        log.warning("the lexical index was not saved (%s): readers will build it", error)
 
 
 def ensure_index(settings: Settings) -> None:

@@ -112,6 +112,19 @@ def explain(error: Exception, disk: Path | None) -> str:
             "ingest` again, or `newsqa ingest --rebuild` if it keeps failing")
 
 
+def new_generation() -> str:
+    return uuid.uuid4().hex
+
+
+def lexical_root(settings: Settings) -> Path:
+    """Where the lexical indexes of this store's generations are saved: beside an embedded
+    store, or in the cache for a Chroma server (each reading machine keeps its own)."""
+    if settings.chroma_host:
+        name = f"{settings.chroma_host}-{settings.chroma_port}-{settings.collection}"
+        return Path(settings.cache_dir) / "lexical" / name
+    return Path(settings.store_dir) / "lexical"
+
+
 def location(settings: Settings) -> str:
     if settings.chroma_host:
         return f"http://{settings.chroma_host}:{settings.chroma_port}"
@@ -227,13 +240,14 @@ class Store:
         with failures(self.disk):
             return _published(self.state).get("token")
 
-    def publish(self) -> None:
-        """Tells readers in other processes that the store changed, and makes this
-        collection the active one (a rebuild's old collection is dropped after that)."""
+    def publish(self, token: str | None = None) -> None:
+        """Tells readers in other processes that the store changed (as generation `token`,
+        a new one by default), and makes this collection the active one (a rebuild's old
+        collection is dropped after that)."""
         with failures(self.disk):
             previous = _published(self.state).get("collection")
             self.state.upsert(ids=[GENERATION], embeddings=[[1.0]], metadatas=[{
-                "token": uuid.uuid4().hex, "collection": self.collection.name,
+                "token": token or new_generation(), "collection": self.collection.name,
                 "at": time.time()}])
             self.changed = False
             if previous and previous != self.collection.name:

@@ -14,12 +14,12 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from index.embedder import make_embedder
-from index.store import open_store
+from index.store import lexical_root, open_store
 from rag.config import Settings, get_settings
 from rag.errors import IndexMissingError, QuestionError
 from rag.extractive import ExtractiveAnswerer, asked_part
 from rag.extractive.question import date_range, is_broad
-from rag.retrieve import Hit, HybridRetriever, Retrieval
+from rag.retrieve import Hit, HybridRetriever, Retrieval, SavedLexical
 from rag.rewrite import llm_rewrite, needs_context, rule_rewrite
 from rag.types import Answer, Filters, Timings
 
@@ -39,7 +39,8 @@ class Engine:
         self.settings = settings
         self.embedder = embedder or make_embedder(settings)
         self.retriever = HybridRetriever(self._open_or_build(), self.embedder,
-                                         reopen=lambda: open_store(settings, self.embedder))
+                                         reopen=lambda: open_store(settings, self.embedder),
+                                         saved=SavedLexical(lexical_root(settings)))
         self.extractive = ExtractiveAnswerer(self.embedder, self._idf)
         self.generator = None
         if settings.llm in ("openai", "local"):

@@ -6,14 +6,19 @@ is built here from `store.all_chunks()`. Filters apply to both sides alike.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
+import shutil
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from functools import cached_property
+from pathlib import Path
 from time import monotonic
 from typing import TYPE_CHECKING
 
@@ -36,6 +41,7 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 RRF_K = 60  # the constant from Cormack et al. (2009); damps the weight of top ranks
 POOL_FACTOR = 4  # each side proposes this many times top_k candidates to the fusion
 REFRESH_SECONDS = 1.0  # how often to look whether another process published a change
+CHUNKS_FILE, FREQUENCY_FILE, DONE_FILE = "chunks.json", "frequency.json", "complete"
 
 
 @dataclass
@@ -72,6 +78,27 @@ class LexicalIndex:
         frequency = Counter(term for t in tokens for term in set(t))
         return cls(chunks=chunks, bm25=bm25, document_frequency=frequency)
 
+    def save(self, folder: Path) -> None:
+        """Writes the index to `folder`: bm25s's arrays (memory-mapped when loaded), the
+        chunks its rows refer to, and the document frequencies."""
+        folder.mkdir(parents=True, exist_ok=True)
+        if self.bm25 is not None:
+            self.bm25.save(str(folder), show_progress=False)
+        records = [[c.id, c.text, c.metadata()] for c in self.chunks]
+        (folder / CHUNKS_FILE).write_text(json.dumps(records, ensure_ascii=False),
+                                          encoding="utf-8")
+        (folder / FREQUENCY_FILE).write_text(json.dumps(self.document_frequency),
+                                             encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> LexicalIndex:
+        records = json.loads((folder / CHUNKS_FILE).read_text(encoding="utf-8"))
+        chunks = [Chunk.from_record(i, text, meta) for i, text, meta in records]
+        bm25 = (bm25s.BM25.load(str(folder), mmap=True, show_progress=False)
+                if chunks else None)
+        frequency = Counter(json.loads((folder / FREQUENCY_FILE).read_text(encoding="utf-8")))
+        return cls(chunks=chunks, bm25=bm25, document_frequency=frequency)
+
     @cached_property
     def by_id(self) -> dict[str, Chunk]:
         return {chunk.id: chunk for chunk in self.chunks}
@@ -91,6 +118,57 @@ class LexicalIndex:
         return [(self.chunks[i], float(scores[i])) for i in top if scores[i] > 0]
 
 
+class SavedLexical:
+    """Lexical indexes saved per store generation under `root`: built once per change to
+    the store (by the ingest that made it, or by the first reader that needs it) and then
+    loaded, memory-mapped, by every process start and refresh, instead of read back out of
+    Chroma and rebuilt each time. None: nowhere to save, build every time."""
+
+    KEEP = 2  # generations kept: the current one, and the previous for readers mid-swap
+
+    def __init__(self, root: Path | None) -> None:
+        self.root = Path(root) if root else None
+
+    def get(self, generation: str | None, chunks: Callable[[], list[Chunk]]) -> LexicalIndex:
+        folder = self._folder(generation)
+        if folder is not None and (folder / DONE_FILE).is_file():
+            try:
+                return LexicalIndex.load(folder)
+            except (OSError, ValueError, KeyError) as error:  # damaged: build it again
+                log.warning("the saved lexical index %s is unreadable (%s): rebuilding it",
+                            folder, error)
+        index = LexicalIndex.build(chunks())
+        self.save(index, generation)
+        return index
+
+    def save(self, index: LexicalIndex, generation: str | None) -> None:
+        """Saves `index` as `generation`'s, whole or not at all; failures only cost speed."""
+        folder = self._folder(generation)
+        if folder is None or (folder / DONE_FILE).is_file():
+            return
+        scratch = folder.with_name(f".{folder.name}-{uuid.uuid4().hex[:8]}")
+        try:
+            index.save(scratch)
+            (scratch / DONE_FILE).touch()
+            os.replace(scratch, folder)
+            self._prune(keep=folder)
+        except OSError as error:  # another process saved it first, or no space: fine
+            log.info("lexical index for generation %s not saved (%s)", generation, error)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _folder(self, generation: str | None) -> Path | None:
+        if self.root is None or not generation:
+            return None
+        return self.root / generation
+
+    def _prune(self, keep: Path) -> None:
+        saved = sorted((p for p in self.root.iterdir() if p.is_dir() and p != keep
+                        and not p.name.startswith(".")), key=lambda p: p.stat().st_mtime)
+        for old in saved[:max(0, len(saved) - (self.KEEP - 1))]:
+            shutil.rmtree(old, ignore_errors=True)
+
+
 class HybridRetriever:
     """Dense + BM25 retrieval over one store; follows the changes other processes make.
 
@@ -98,13 +176,15 @@ class HybridRetriever:
     ingest or a rebuild elsewhere), the retriever closes its client, reopens it and
     rebuilds the lexical side; requests meanwhile are served from what it held."""
 
-    def __init__(self, store, embedder, reopen: Callable[[], Store] | None = None) -> None:
+    def __init__(self, store, embedder, reopen: Callable[[], Store] | None = None,
+                 saved: SavedLexical | None = None) -> None:
         self.store: Store | None = store
         self.embedder = embedder
         self._reopen = reopen
+        self._saved = saved or SavedLexical(None)
         self._lock = threading.Lock()  # store calls and the swap of the store
         self._generation = store.generation()
-        self.lexical = LexicalIndex.build(store.all_chunks())
+        self.lexical = self._saved.get(self._generation, store.all_chunks)
         self._checked = monotonic()
 
     def refresh(self, force: bool = False) -> None:
@@ -131,7 +211,7 @@ class HybridRetriever:
                 self.store = None
             self.store = self._reopen()
         self._generation = self.store.generation()
-        self.lexical = LexicalIndex.build(self.store.all_chunks())
+        self.lexical = self._saved.get(self._generation, self.store.all_chunks)
 
     def retrieve(self, query: str, top_k: int, filters: Filters | None = None) -> Retrieval:
         vector = self.embedder.embed([query])[0]

@@ -86,3 +86,34 @@ def test_the_generation_moves_only_when_an_ingest_changed_something(tmp_path, co
     next(corpus.iterdir()).unlink()
     ingest_elsewhere(settings)
     assert store.generation() not in (first, None)
+
+
+def test_a_start_loads_the_lexical_index_the_ingest_saved(tmp_path, corpus, monkeypatch):
+    """#13: every process start read every chunk back out of Chroma and rebuilt BM25."""
+    from index.store import Store, lexical_root
+
+    settings = make_settings(tmp_path, corpus_dir=corpus, embedder="hash")
+    ingest_elsewhere(settings)
+    generation = open_store(settings, HashEmbedder()).generation()
+    assert (lexical_root(settings) / generation / "complete").is_file()
+    built = Engine(settings).retrieve("Kurdish forces Aleppo", 5).hits
+
+    def no_read_back(self):
+        raise AssertionError("the chunks were read back out of Chroma")
+
+    monkeypatch.setattr(Store, "all_chunks", no_read_back)
+    engine = Engine(settings)
+    loaded = engine.retrieve("Kurdish forces Aleppo", 5).hits
+    assert [(h.chunk.id, round(h.score, 6)) for h in loaded] == [
+        (h.chunk.id, round(h.score, 6)) for h in built]
+    assert engine.ask(QUESTIONS[1]).citations
+
+
+def test_a_damaged_saved_lexical_index_is_built_again(tmp_path, corpus):
+    from index.store import lexical_root
+
+    settings = make_settings(tmp_path, corpus_dir=corpus, embedder="hash")
+    ingest_elsewhere(settings)
+    generation = open_store(settings, HashEmbedder()).generation()
+    (lexical_root(settings) / generation / "chunks.json").write_text("[[broken")
+    assert Engine(settings).ask(QUESTIONS[1]).citations
