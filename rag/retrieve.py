@@ -103,6 +103,39 @@ class LexicalIndex:
     def by_id(self) -> dict[str, Chunk]:
         return {chunk.id: chunk for chunk in self.chunks}
 
+    @cached_property
+    def _rows_of_source(self) -> dict[str, np.ndarray]:
+        rows: dict[str, list[int]] = {}
+        for row, chunk in enumerate(self.chunks):
+            rows.setdefault(chunk.source, []).append(row)
+        return {source: np.array(found) for source, found in rows.items()}
+
+    @cached_property
+    def _published_ts(self) -> np.ndarray:
+        """Each row's publication time; NaN when undated (a date filter leaves it out)."""
+        return np.array([np.nan if c.published_ts is None else c.published_ts
+                         for c in self.chunks], dtype=np.float64)
+
+    def mask(self, filters: Filters | None) -> np.ndarray | None:
+        """BM25's weight mask for `filters` (the same test as `passes`), from arrays built
+        once per index: a source filter touches only its sources' rows."""
+        if filters is None:
+            return None
+        keep = np.ones(len(self.chunks), dtype=bool)
+        if filters.sources:
+            keep[:] = False
+            for source in set(filters.sources):
+                keep[self._rows_of_source.get(source, [])] = True
+        if filters.since or filters.until:
+            stamps = self._published_ts
+            with np.errstate(invalid="ignore"):  # NaN compares False: undated rows drop out
+                if filters.since:
+                    keep &= stamps >= day_start(filters.since)
+                if filters.until:
+                    keep &= stamps <= day_start(filters.until)
+                keep &= ~np.isnan(stamps)
+        return keep.astype(np.float32)
+
     def idf(self, term: str) -> float:
         """Smoothed IDF: positive, and highest for a term no chunk contains."""
         documents = len(self.chunks)
@@ -112,7 +145,7 @@ class LexicalIndex:
         tokens = terms(query)
         if self.bm25 is None or not tokens:
             return []
-        mask = filter_mask(self.chunks, filters)
+        mask = self.mask(filters)
         scores = self.bm25.get_scores(tokens, weight_mask=mask)
         top = np.argsort(-scores, kind="stable")[:k]
         return [(self.chunks[i], float(scores[i])) for i in top if scores[i] > 0]
@@ -299,14 +332,6 @@ def passes(chunk: Chunk, filters: Filters | None) -> bool:
     if filters.since and chunk.published_ts < day_start(filters.since):
         return False
     return not (filters.until and chunk.published_ts > day_start(filters.until))
-
-
-def filter_mask(chunks: list[Chunk], filters: Filters | None) -> np.ndarray | None:
-    if filters is None:
-        return None
-    if filters.sources:  # a set: the list may name thousands of files
-        filters = filters.model_copy(update={"sources": frozenset(filters.sources)})
-    return np.array([passes(c, filters) for c in chunks], dtype=np.float32)
 
 
 def day_start(day: date) -> int:
