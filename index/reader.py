@@ -21,9 +21,11 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 TOO_DEEP = "JSON nested too deeply to read (arrays or objects inside each other thousands deep)"
 
 
-def source_name(path: Path, corpus_dir: Path) -> str:
-    """The path relative to the corpus dir with '/' separators (absolute when outside)."""
-    path, corpus_dir = Path(path).resolve(), Path(corpus_dir).resolve()
+def source_name(path: Path, corpus_dir: Path, resolved: bool = False) -> str:
+    """The path relative to the corpus dir with '/' separators (absolute when outside).
+    `resolved`: corpus_dir is already resolved (an ingest resolves it once, not per file)."""
+    path = Path(path).resolve()
+    corpus_dir = Path(corpus_dir) if resolved else Path(corpus_dir).resolve()
     try:
         return path.relative_to(corpus_dir).as_posix()
     except ValueError:
