@@ -27,6 +27,7 @@ from rag.errors import IndexMissingError, StoreError
 log = logging.getLogger(__name__)
 
 READER_VERSION = 2  # bump when reading/chunking changes, so every file is chunked again
+RACY_SECONDS = 2.0  # a file modified this close to its record is read again (mtime ticks)
 FLUSH_BATCHES = 4  # embed_batch-sized groups embedded and stored together (across files):
 # enough to sort by length and fill Chroma writes; few enough for a smooth progress bar
 
@@ -94,12 +95,47 @@ def collect_files(paths: list[Path], problems: list[Problem] | None = None) -> l
     return sorted(found)
 
 
+class _StoredIds:
+    """Chunk ids per source. When the manifest's chunk counts add up to the store's count,
+    every stored chunk belongs to a recorded file, and ids are read one changed file at a
+    time; otherwise (chunks left by a killed run, or a manifest from before the counts)
+    all of them are read at once, as before."""
+
+    def __init__(self, store: Store, entries: dict[str, dict]) -> None:
+        self.store = store
+        counts = [entry.get("chunks") for entry in entries.values()]
+        exact = None not in counts and sum(counts) == store.count()
+        self._all = None if exact else store.ids_by_source()
+        self._known = {source: None for source in entries}  # None: not read yet
+
+    def of(self, source: str) -> set[str]:
+        if self._all is not None:
+            return self._all.get(source, set())
+        if self._known.get(source) is None:
+            self._known[source] = self.store.ids_of(source) if source in self._known else set()
+        return self._known[source]
+
+    def put(self, source: str, ids: set[str]) -> None:
+        if self._all is not None:
+            self._all[source] = ids
+        else:
+            self._known[source] = ids
+
+    def pop(self, source: str) -> set[str]:
+        ids = self.of(source)
+        (self._all if self._all is not None else self._known).pop(source, None)
+        return ids
+
+    def sources(self) -> set[str]:
+        return set(self._all if self._all is not None else self._known)
+
+
 class _Batch:
     """Chunks waiting to be embedded, and the files they complete."""
 
     def __init__(self) -> None:
         self.chunks: list[Chunk] = []
-        self.files: dict[str, str] = {}
+        self.files: dict[str, dict] = {}  # source -> its manifest entry
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -163,8 +199,9 @@ class _Run:
         self.settings, self.store, self.embedder = settings, store, embedder
         self.report = IngestReport()
         self.tokenizer = load_tokenizer()
-        self.manifest = store.manifest()
-        self.stored = store.ids_by_source()
+        self.entries = store.manifest_entries()
+        self.manifest = {source: e["fingerprint"] for source, e in self.entries.items()}
+        self.stored = _StoredIds(store, self.entries)
         self.batch = _Batch()
         self.pending: Future | None = None
         self._root = Path(settings.corpus_dir).resolve()
@@ -179,7 +216,7 @@ class _Run:
 
     def outside_files(self) -> list[Path]:
         """Files stored earlier from outside the corpus dir that still exist on disk."""
-        sources = set(self.stored) | set(self.manifest)
+        sources = self.stored.sources() | set(self.manifest)
         return sorted(Path(s) for s in sources if Path(s).is_absolute() and Path(s).is_file())
 
     def add_files(self, files: list[Path], progress: bool) -> None:
@@ -203,11 +240,15 @@ class _Run:
         """One file in. A file that cannot be read is reported and skipped, never fatal."""
         source = self.source_of(path)
         try:
-            data = path.read_bytes() if path.stat().st_size <= self._max_bytes else b""
+            status = path.stat()
+            if self._untouched(source, status):  # like git's index: not even read
+                self._unchanged(source)
+                return
+            data = path.read_bytes() if status.st_size <= self._max_bytes else b""
             stamp = fingerprint(data, self.settings)
-            if data and self.manifest.get(source) == stamp:
-                self.report.files_unchanged += 1
-                self.report.chunks_unchanged += len(self.stored.get(source, ()))
+            if data and self.manifest.get(source) == stamp:  # touched, not changed
+                self._unchanged(source)
+                self.batch.files[source] = self._entry(stamp, status, self._count(source))
                 return
             chunks = self._read_chunks(path, source, data)
         except FileNotFoundError:
@@ -227,7 +268,33 @@ class _Run:
             self._forget(source)
             return
         self.report.files_changed += 1
-        self._stage(source, stamp, chunks)
+        self._stage(source, self._entry(stamp, status, len({c.id for c in chunks})), chunks)
+
+    def _untouched(self, source: str, status) -> bool:
+        """Same size and mtime as when its chunks were recorded, with the same recipe, and
+        not modified within RACY_SECONDS of that record (a write in the same tick as the
+        record could leave both unchanged): the file is as it was, unread."""
+        entry = self.entries.get(source)
+        if not entry or "mtime_ns" not in entry:
+            return False
+        recipe = entry["fingerprint"].partition(":")[2]
+        return (entry["size"] == status.st_size and entry["mtime_ns"] == status.st_mtime_ns
+                and recipe == fingerprint(b"", self.settings).partition(":")[2]
+                and status.st_mtime_ns / 1e9 < entry["at"] - RACY_SECONDS)
+
+    def _unchanged(self, source: str) -> None:
+        self.report.files_unchanged += 1
+        self.report.chunks_unchanged += self._count(source)
+
+    def _count(self, source: str) -> int:
+        """The file's stored chunks, from its manifest entry when it records them."""
+        entry = self.entries.get(source, {})
+        return entry["chunks"] if "chunks" in entry else len(self.stored.of(source))
+
+    @staticmethod
+    def _entry(stamp: str, status, chunks: int) -> dict:
+        return {"fingerprint": stamp, "size": status.st_size, "mtime_ns": status.st_mtime_ns,
+                "chunks": chunks, "at": time.time()}
 
     @property
     def _max_bytes(self) -> int:
@@ -245,9 +312,9 @@ class _Run:
                 for chunk in chunk_article(article, result.text, self.tokenizer,
                                            self.settings.chunk_tokens, self.settings.chunk_overlap)]
 
-    def _stage(self, source: str, stamp: str, chunks: list[Chunk]) -> None:
+    def _stage(self, source: str, entry: dict, chunks: list[Chunk]) -> None:
         """Queue the file's new chunks; delete its stale ones; refresh moved ones."""
-        old = self.stored.get(source, set())
+        old = self.stored.of(source)
         new_ids = {c.id for c in chunks}
         stale = old - new_ids
         if stale:
@@ -256,8 +323,8 @@ class _Run:
         self._refresh(kept)
         self.report.chunks_removed += len(stale)
         self.batch.chunks.extend(c for c in chunks if c.id not in old)
-        self.batch.files[source] = stamp
-        self.stored[source] = new_ids
+        self.batch.files[source] = entry
+        self.stored.put(source, new_ids)
 
     def _refresh(self, kept: list[Chunk]) -> None:
         """Chunks whose text is unchanged but whose offsets or metadata moved."""
@@ -289,7 +356,7 @@ class _Run:
             self.pending = None
 
     def _forget(self, source: str) -> None:
-        old = self.stored.pop(source, set())
+        old = self.stored.pop(source)
         if old:
             self.store.delete(sorted(old))
             self.report.chunks_removed += len(old)
@@ -297,7 +364,7 @@ class _Run:
             self.store.forget_files([source])
 
     def remove_missing(self, present: set[str]) -> None:
-        gone = (set(self.stored) | set(self.manifest)) - present
+        gone = (self.stored.sources() | set(self.manifest)) - present
         for source in sorted(gone):
             self._forget(source)
         self.report.files_removed = len(gone)

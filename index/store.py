@@ -346,19 +346,30 @@ class Store:
 
     def manifest(self) -> dict[str, str]:
         """source -> fingerprint of the file content whose chunks are all stored."""
+        return {source: entry["fingerprint"] for source, entry in self.manifest_entries().items()}
+
+    def manifest_entries(self) -> dict[str, dict]:
+        """source -> what was recorded with its fingerprint: the file's size, mtime_ns and
+        chunk count, and when (`at`), for entries written since they were recorded."""
         with failures(self.disk):
             found = self.files.get(include=["metadatas"])
-        return {source: meta["fingerprint"]
-                for source, meta in zip(found["ids"], found["metadatas"])}
+        return dict(zip(found["ids"], found["metadatas"], strict=True))
 
-    def record_files(self, fingerprints: dict[str, str]) -> None:
+    def record_files(self, entries: dict[str, dict | str]) -> None:
+        """Marks files done: source -> its fingerprint, or a dict of it and its stat."""
         with failures(self.disk):
-            items = list(fingerprints.items())
+            items = [(s, e if isinstance(e, dict) else {"fingerprint": e})
+                     for s, e in entries.items()]
             self.changed = self.changed or bool(items)
             for first in range(0, len(items), BATCH):
                 batch = items[first:first + BATCH]
                 self.files.upsert(ids=[s for s, _ in batch], embeddings=[[1.0]] * len(batch),
-                                  metadatas=[{"fingerprint": f} for _, f in batch])
+                                  metadatas=[e for _, e in batch])
+
+    def ids_of(self, source: str) -> set[str]:
+        """The ids of one file's chunks."""
+        with failures(self.disk):
+            return set(self.collection.get(where={"source": source}, include=[])["ids"])
 
     def forget_files(self, sources: Sequence[str]) -> None:
         with failures(self.disk):

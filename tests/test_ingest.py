@@ -153,7 +153,8 @@ def test_files_that_cannot_be_read_are_skipped_and_the_rest_ingested(
     secret.write_text("root:x:0:0:root:/root:/bin/bash")
     (corpus / "linked.txt").symlink_to(secret)
     (corpus / "inside-link.txt").symlink_to(corpus / "new.txt")  # stays inside: read (as new.txt)
-    locked = corpus / "002_7a285edda9df7335.txt"  # indexed before; now unreadable
+    locked = corpus / "002_7a285edda9df7335.txt"  # indexed before; now touched and unreadable
+    os.utime(locked)  # an untouched file is not even read (its stat is unchanged)
     gone = corpus / "vanishing.txt"  # listed, then deleted before it is read
     gone.write_text("Gone soon\n\nThis file is deleted mid-run.")
     real_read_bytes = Path.read_bytes
@@ -437,3 +438,36 @@ def test_a_looping_link_is_reported(corpus_settings, corpus):
     report = run(corpus_settings)
     reasons = {p.source: p.reason for p in report.skipped}
     assert "looping link" in reasons["loop-a.txt"] and "looping link" in reasons["loop-b.txt"]
+
+
+def test_a_no_op_ingest_reads_no_file_and_no_ids_and_a_change_costs_only_itself(
+        corpus_settings, corpus, monkeypatch):
+    """#13: a no-op re-ingest hashed every file and read every id."""
+    from index.store import Store
+
+    long_ago = time.time() - 3600
+    for path in corpus.iterdir():
+        os.utime(path, (long_ago, long_ago))  # older than the racy window of the record
+    first = run(corpus_settings)
+    real_read = Path.read_bytes
+    read = []
+
+    def counting_read(path):
+        read.append(path.name)
+        return real_read(path)
+
+    def no_full_scan(self):
+        raise AssertionError("every id was read")
+
+    monkeypatch.setattr(Path, "read_bytes", counting_read)
+    monkeypatch.setattr(Store, "ids_by_source", no_full_scan)
+    again = run(corpus_settings)
+    assert read == [] and again.files_unchanged == 5
+    assert again.chunks_unchanged == first.chunks_added
+
+    edited = corpus / "001_d3167d0071582912.txt"
+    edited.write_text(edited.read_text(encoding="utf-8") + "\n\nA new closing line.\n",
+                      encoding="utf-8")
+    third = run(corpus_settings)
+    assert read == [edited.name] and third.files_changed == 1 and third.files_unchanged == 4
+    assert {c.id for c in stored(corpus_settings)} == expected_ids(corpus_settings)
