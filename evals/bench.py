@@ -21,7 +21,7 @@ def main() -> None:
     parser.add_argument("--no-local", action="store_true", help="Skip the local LLM.")
     args = parser.parse_args()
     logging.basicConfig(level="WARNING")
-    from evals import bench_ask, bench_ingest, bench_local
+    from evals import bench_ask, bench_ingest, bench_local, bench_scale
 
     print(f"machine: {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
           f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M')}")
@@ -30,6 +30,9 @@ def main() -> None:
         bench_ingest.run()
     print("\n== ask ==")
     bench_ask.run(bbc=not args.quick)
+    if not args.quick:
+        print("\n== growth: the BBC archive 1, 2 and 4 times over ==")
+        bench_scale.run([1, 2, 4], "hash", bench_scale.ROOT / "evals" / "figures")
     if not args.no_local:
         print("\n== local LLM ==")
         bench_local.run(list(bench_local.MODELS_BENCHED), 6)
