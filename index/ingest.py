@@ -61,10 +61,14 @@ class IngestReport:
         return "\n".join(lines)
 
 
+def recipe(settings: Settings) -> str:
+    """How chunks are made from a file: the reader version and the chunking settings."""
+    return f"v{READER_VERSION}:{settings.chunk_tokens}:{settings.chunk_overlap}"
+
+
 def fingerprint(data: bytes, settings: Settings) -> str:
     """Identifies what a file's chunks were built from: its bytes and the chunking."""
-    recipe = f"v{READER_VERSION}:{settings.chunk_tokens}:{settings.chunk_overlap}"
-    return f"{hashlib.sha256(data).hexdigest()}:{recipe}"
+    return f"{hashlib.sha256(data).hexdigest()}:{recipe(settings)}"
 
 
 def collect_files(paths: list[Path], problems: list[Problem] | None = None) -> list[Path]:
@@ -205,6 +209,7 @@ class _Run:
         self.batch = _Batch()
         self.pending: Future | None = None
         self._root = Path(settings.corpus_dir).resolve()
+        self._recipe = recipe(settings)
         self._sources: dict[Path, str] = {}
 
     def source_of(self, path: Path) -> str:
@@ -277,9 +282,8 @@ class _Run:
         entry = self.entries.get(source)
         if not entry or "mtime_ns" not in entry:
             return False
-        recipe = entry["fingerprint"].partition(":")[2]
         return (entry["size"] == status.st_size and entry["mtime_ns"] == status.st_mtime_ns
-                and recipe == fingerprint(b"", self.settings).partition(":")[2]
+                and entry["fingerprint"].partition(":")[2] == self._recipe
                 and status.st_mtime_ns / 1e9 < entry["at"] - RACY_SECONDS)
 
     def _unchanged(self, source: str) -> None:

@@ -405,14 +405,16 @@ def to_text_node(chunk: Chunk):
 def describe(settings: Settings) -> dict:
     """What `newsqa stats` shows: counts, embedder, newest date, store location."""
     client = connect(settings)
-    with failures(disk_of(settings)):
-        name = _active_name(_state(client, settings), settings)
-        collection = _get_collection(client, name)
-        if collection is None:
-            raise IndexMissingError(f"no index at {location(settings)}: run `newsqa ingest`")
-        metas = [m for page in Store(client, collection, None)._pages(["metadatas"])
-                 for m in page["metadatas"]]
-    client.close()  # an open client in this process would pin a stale view for others
+    try:
+        with failures(disk_of(settings)):
+            name = _active_name(_state(client, settings), settings)
+            collection = _get_collection(client, name)
+            if collection is None:
+                raise IndexMissingError(f"no index at {location(settings)}: run `newsqa ingest`")
+            metas = [m for page in Store(client, collection, None)._pages(["metadatas"])
+                     for m in page["metadatas"]]
+    finally:
+        client.close()  # an open client in this process would pin a stale view for others
     dates = [m["published"] for m in metas if m.get("published")]
     meta = collection.metadata or {}
     return {

@@ -7,6 +7,7 @@ before any of them is imported.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -127,6 +128,15 @@ class Settings(BaseSettings):
     @property
     def structured(self) -> bool:
         return self.llm_structured if self.llm_structured is not None else self.llm == "local"
+
+
+def is_loopback(host: str) -> bool:
+    """Is `host` this machine only (127.0.0.1, ::1, localhost)? For the servers newsqa
+    binds and the endpoints it calls."""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _user_cache() -> Path:

@@ -14,7 +14,6 @@ long, so that a hung server does not hold every user of the chat.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import secrets
@@ -27,7 +26,7 @@ from urllib.parse import urlparse
 import httpx
 import openai
 
-from rag.config import Settings
+from rag.config import Settings, is_loopback
 from rag.errors import LLMError
 from rag.retrieve import Hit
 
@@ -88,13 +87,7 @@ def structured_text(raw: str) -> str:
 
 def is_local(url: str | None) -> bool:
     """Is the endpoint on this machine (127.0.0.1, ::1, localhost)?"""
-    host = urlparse(url or "").hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(urlparse(url or "").hostname or "")
 
 
 def attempts(settings: Settings) -> int:

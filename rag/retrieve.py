@@ -1,7 +1,9 @@
 """Hybrid retrieval: dense (Chroma) and BM25 (bm25s over the same chunk texts), fused by RRF.
 
 LlamaIndex's BM25Retriever cannot see chunks that live only in Chroma, so the lexical side
-is built here from `store.all_chunks()`. Filters apply to both sides alike.
+is built here from `store.all_chunks()`, once per store generation, and saved beside the
+store (`SavedLexical`) for every later process start to load. Filters apply to both sides
+alike.
 """
 
 from __future__ import annotations

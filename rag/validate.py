@@ -6,7 +6,7 @@ renumbered in order of first use. Each citation quotes the span of its passage t
 supports the sentences citing it (an exact slice, with file offsets). A sentence is supported
 when it cites a passage holding its numbers and names and at least a third of its words;
 the others go to Answer.unsupported. "The articles don't say" and its usual rewordings
-become refused=True. `grounded()` says whether a reply may be shown as an answer at all.
+become refused=True. `validate` also says whether a reply may be shown as an answer at all.
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ def validate(reply: str, hits: list[Hit], backend: str) -> tuple[Answer, bool]:
     supported sentence. (An uncited reply, or one that its passages bear out nowhere, is
     what an invented or injected answer looks like.)"""
     reply = normalize_markers(reply)
-    if is_refusal(reply) and not _ONE_MARKER.search(reply):
+    refused = is_refusal(reply)
+    if refused and not _ONE_MARKER.search(reply):
         return Answer(text=reply.strip(), refused=True, backend=backend), True
     claims = parse_claims(reply, len(hits))
     _spread_paragraph_markers(reply, claims)
@@ -84,9 +85,9 @@ def validate(reply: str, hits: list[Hit], backend: str) -> tuple[Answer, bool]:
     text = " ".join(with_markers(claim.text, [marker_of[p] for p in claim.passages])
                     for claim in claims)
     unsupported = [c.text for c in claims if not supported(c, hits)]
-    answer = Answer(text=text, citations=citations, refused=is_refusal(reply), backend=backend,
+    answer = Answer(text=text, citations=citations, refused=refused, backend=backend,
                     unsupported=unsupported)
-    return answer, answer.refused or len(unsupported) < len(claims)
+    return answer, refused or len(unsupported) < len(claims)
 
 
 def parse_claims(reply: str, passage_count: int) -> list[Claim]:

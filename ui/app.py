@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import hmac
-import ipaddress
 import logging
 import threading
 import time
@@ -18,7 +17,7 @@ from typing import Any, Protocol
 
 import gradio as gr  # after rag.config, which ui/__init__.py imports: no network habits
 
-from rag.config import Settings, get_settings
+from rag.config import Settings, get_settings, is_loopback
 from rag.errors import ConfigError, NewsqaError
 from rag.types import Answer
 from ui import headers, render
@@ -242,7 +241,7 @@ def serve(app: gr.Blocks, settings: Settings, *, host: str | None = None,
     """Serve a built page; returns its local URL (after the server stops when `block`)."""
     host = host or settings.ui_host
     auth = login_of(settings)
-    if not auth and not _is_loopback(host):
+    if not auth and not is_loopback(host):
         log.warning("serving on %s without a login: anyone who can reach it can ask; "
                     "set NEWSQA_UI_USER and NEWSQA_UI_PASSWORD for one", host)
     _, url, _ = app.launch(
@@ -295,13 +294,6 @@ class Login:
             self._failures = [t for t in self._failures if t > since]
             extra = len(self._failures) - self.FREE_FAILURES
         return 0.0 if extra <= 0 else min(self.MAX_DELAY, 2.0 ** (extra - 1))
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def theme() -> gr.themes.Base:
