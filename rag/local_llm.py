@@ -12,6 +12,7 @@ the file), joined in order, and verified before use.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -156,8 +157,12 @@ class LocalServer:
                 with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
                     if response.status == 200:
                         return
-            except OSError:
-                pass
+            except OSError as error:
+                reason = getattr(error, "reason", error)
+                if getattr(reason, "errno", None) == errno.ENETUNREACH:  # waiting cannot help
+                    raise LLMError(f"127.0.0.1 is unreachable ({reason}): the loopback "
+                                   "interface is down (in a fresh network namespace, run "
+                                   "`ip link set lo up`)") from error
             if time.monotonic() - began > HEALTH_SECONDS:
                 raise LLMError(f"llama.cpp's server on {self.url} did not become ready in "
                                f"{HEALTH_SECONDS:.0f} s")
