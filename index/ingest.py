@@ -168,6 +168,7 @@ def _ingest(settings: Settings, paths: list[Path] | None, rebuild: bool, progres
     # A rebuild fills a new collection that becomes active only once complete.
     store = open_rebuild(settings, embedder) if rebuild else open_store(settings, embedder,
                                                                           create=True)
+    began_from = None if rebuild else store.generation()
     run = _Run(settings, store, embedder)
     completed = False
     try:
@@ -187,7 +188,8 @@ def _ingest(settings: Settings, paths: list[Path] | None, rebuild: bool, progres
         if (rebuild and completed) or (not rebuild and (store.changed or
                                                         store.generation() is None)):
             generation = new_generation()
-            _save_lexical(settings, store, generation)
+            _save_lexical(settings, store, generation, run.changes if completed else None,
+                          began_from, rebuild)
             store.publish(generation)
         store.close()
     run.report.seconds = time.perf_counter() - began
@@ -211,6 +213,8 @@ class _Run:
         self._root = Path(settings.corpus_dir).resolve()
         self._recipe = recipe(settings)
         self._sources: dict[Path, str] = {}
+        # What the lexical index must learn: each changed source's chunks, None when gone.
+        self.changes: dict[str, list[Chunk] | None] = {}
 
     def source_of(self, path: Path) -> str:
         """The file's source name, worked out once per run (resolving paths was half the
@@ -329,6 +333,7 @@ class _Run:
         self.batch.chunks.extend(c for c in chunks if c.id not in old)
         self.batch.files[source] = entry
         self.stored.put(source, new_ids)
+        self.changes[source] = chunks
 
     def _refresh(self, kept: list[Chunk]) -> None:
         """Chunks whose text is unchanged but whose offsets or metadata moved."""
@@ -361,6 +366,7 @@ class _Run:
 
     def _forget(self, source: str) -> None:
         old = self.stored.pop(source)
+        self.changes[source] = None
         if old:
             self.store.delete(sorted(old))
             self.report.chunks_removed += len(old)
@@ -374,14 +380,26 @@ class _Run:
         self.report.files_removed = len(gone)
 
 
-def _save_lexical(settings: Settings, store: Store, generation: str) -> None:
-    """The BM25 side of the new generation, built here once, before readers hear of it:
-    they load it instead of each rebuilding it (a failure here only costs them that)."""
-    from rag.retrieve import LexicalIndex, SavedLexical
+def _save_lexical(settings: Settings, store: Store, generation: str,
+                  changes: dict[str, list[Chunk] | None] | None, began_from: str | None,
+                  rebuild: bool) -> None:
+    """The BM25 side of the new generation, saved before readers hear of it, so that they
+    load it instead of each building it (a failure here only costs them that). It is the
+    generation the run began from plus `changes`, which costs the change; without that
+    generation saved, or after a failed run (`changes` None), it is built from every chunk
+    in the store. A result that disagrees with the store's count is built again too."""
+    from rag.lexical import LexicalIndex, SavedLexical
 
+    saved = SavedLexical(lexical_root(settings))
     try:
-        index = LexicalIndex.build(store.all_chunks())
-        SavedLexical(lexical_root(settings)).save(index, generation)
+        base = LexicalIndex() if rebuild else saved.load(began_from)
+        index = base.changed(changes) if base is not None and changes is not None else None
+        if index is not None and index.size != store.count():
+            log.warning("the lexical index (%d chunks) disagrees with the store (%d): "
+                        "building it from the store", index.size, store.count())
+            index = None
+        saved.save(index if index is not None else LexicalIndex.build(store.all_chunks()),
+                   generation)
     except (StoreError, OSError) as error:
         log.warning("the lexical index was not saved (%s): readers will build it", error)
 

@@ -19,7 +19,8 @@ from rag.config import Settings, get_settings
 from rag.errors import IndexMissingError, QuestionError
 from rag.extractive import ExtractiveAnswerer, asked_part
 from rag.extractive.question import date_range, is_broad
-from rag.retrieve import Hit, HybridRetriever, Retrieval, SavedLexical
+from rag.lexical import SavedLexical
+from rag.retrieve import Hit, HybridRetriever, Retrieval
 from rag.rewrite import llm_rewrite, needs_context, rule_rewrite
 from rag.types import Answer, Filters, Timings
 

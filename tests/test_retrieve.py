@@ -8,7 +8,8 @@ import pytest
 
 from index.types import Chunk
 from rag.ask import Engine
-from rag.retrieve import LexicalIndex, chroma_where, day_start, fuse, passes
+from rag.lexical import LexicalIndex, day_start
+from rag.retrieve import chroma_where, fuse, passes
 from rag.types import Filters
 
 

@@ -5,6 +5,7 @@ before the store published a generation, every question here failed.)"""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -95,7 +96,7 @@ def test_a_start_loads_the_lexical_index_the_ingest_saved(tmp_path, corpus, monk
     settings = make_settings(tmp_path, corpus_dir=corpus, embedder="hash")
     ingest_elsewhere(settings)
     generation = open_store(settings, HashEmbedder()).generation()
-    assert (lexical_root(settings) / generation / "complete").is_file()
+    assert (lexical_root(settings) / "generations" / f"{generation}.json").is_file()
     built = Engine(settings).retrieve("Kurdish forces Aleppo", 5).hits
 
     def no_read_back(self):
@@ -115,5 +116,10 @@ def test_a_damaged_saved_lexical_index_is_built_again(tmp_path, corpus):
     settings = make_settings(tmp_path, corpus_dir=corpus, embedder="hash")
     ingest_elsewhere(settings)
     generation = open_store(settings, HashEmbedder()).generation()
-    (lexical_root(settings) / generation / "chunks.json").write_text("[[broken")
-    assert Engine(settings).ask(QUESTIONS[1]).citations
+    manifest = json.loads((lexical_root(settings) / "generations" / f"{generation}.json")
+                          .read_text())
+    segment = lexical_root(settings) / "segments" / manifest["segments"][0]["name"]
+    (segment / "records.json").write_text("[[broken")
+    engine = Engine(settings)
+    assert engine.ask(QUESTIONS[1]).citations
+    assert len(engine.retriever.lexical.chunks) == engine.store.count()
