@@ -276,6 +276,11 @@ class LexicalIndex:
                 keep &= ~np.isnan(stamps)
         return keep.astype(np.float32)
 
+    def matching(self, filters: Filters, limit: int) -> list[Chunk] | None:
+        """The live chunks that pass `filters`, when there are at most `limit` of them."""
+        rows = np.flatnonzero(self.mask(filters))
+        return None if len(rows) > limit else [self._all_chunks[i] for i in rows]
+
     def _postings(self, term: str) -> Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """(rows over the whole index, counts, lengths) of the live rows holding `term`."""
         for segment, offset in zip(self.segments, self._offsets):

@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 RRF_K = 60  # the constant from Cormack et al. (2009); damps the weight of top ranks
 POOL_FACTOR = 4  # each side proposes this many times top_k candidates to the fusion
 REFRESH_SECONDS = 1.0  # how often to look whether another process published a change
+# A filter that leaves at most this many chunks is searched exactly, over their vectors
+# fetched by id: measured on the BBC archive (7k chunks), 50 chunks cost 1.5 ms that way
+# against 6.1 ms for Chroma's filtered search, and the two meet near 500.
+EXACT_LIMIT = 256
 
 
 @dataclass
@@ -120,7 +124,11 @@ class HybridRetriever:
         if self.store is None or not self.lexical.chunks:
             return []
         where = chroma_where(filters)
-        nearest = self.store.nearest_ids(vector, k, where=where)
+        chosen = self.lexical.matching(filters, EXACT_LIMIT) if where else None
+        if chosen is not None:
+            nearest = self.store.nearest_among(vector, k, [c.id for c in chosen])
+        else:
+            nearest = self.store.nearest_ids(vector, k, where=where)
         held = self.lexical.by_id
         if all(chunk_id in held for chunk_id, _ in nearest):
             return [(held[chunk_id], similarity) for chunk_id, similarity in nearest]

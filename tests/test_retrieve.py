@@ -86,6 +86,25 @@ def test_source_filter_limits_both_sides(engine):
     assert {c.source for c in answer.citations} <= {"003_e7575791f94f3015.txt"}
 
 
+@pytest.mark.parametrize("filters", [
+    Filters(sources=["003_e7575791f94f3015.txt"]), Filters(since=date(2026, 1, 1)),
+    Filters(sources=["003_e7575791f94f3015.txt", "nowhere.txt"], until=date(2021, 12, 31)),
+])
+def test_a_selective_filter_searched_exactly_finds_what_chromas_where_finds(engine, filters):
+    """#13: a filter leaving few chunks compares their vectors in numpy instead of running
+    Chroma's filtered search, whose cost grows with the archive; the result is the same."""
+    from rag.retrieve import chroma_where
+
+    retriever = engine.retriever
+    vector = engine.embedder.embed(["US airstrikes on militias in Syria"])[0]
+    chosen = retriever.lexical.matching(filters, limit=10_000)
+    exact = retriever.store.nearest_among(vector, 8, [c.id for c in chosen])
+    searched = retriever.store.nearest_ids(vector, 8, where=chroma_where(filters))
+    assert [i for i, _ in exact] == [i for i, _ in searched]
+    assert [s for _, s in exact] == pytest.approx([s for _, s in searched], abs=1e-5)
+    assert retriever.lexical.matching(filters, limit=len(chosen) - 1) is None
+
+
 def test_date_filter_limits_both_sides(engine):
     filters = Filters(since=date(2026, 1, 1))
     hits = engine.retrieve("US airstrikes on militias", 5, filters).hits
