@@ -26,7 +26,7 @@ from rag.errors import IndexMissingError, StoreError
 
 log = logging.getLogger(__name__)
 
-READER_VERSION = 2  # bump when reading/chunking changes, so every file is chunked again
+READER_VERSION = 3  # bump when reading/chunking changes, so every file is chunked again
 RACY_SECONDS = 2.0  # a file modified this close to its record is read again (mtime ticks)
 FLUSH_BATCHES = 4  # embed_batch-sized groups embedded and stored together (across files):
 # enough to sort by length and fill Chroma writes; few enough for a smooth progress bar

@@ -12,7 +12,7 @@ import codecs
 import json
 from pathlib import Path
 
-from index.layout import article_id, parse_articles, parse_date, with_metadata
+from index.layout import article_id, date_line, parse_articles, parse_date, with_metadata
 from index.types import Article, Problem, ReadResult
 
 SUPPORTED = {".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl"}
@@ -51,7 +51,8 @@ def read_file(path: Path, corpus_dir: Path, *, max_bytes: int = DEFAULT_MAX_BYTE
     if text is None:
         return ReadResult(problems=problems)
     result = _parse(Path(path).suffix.lower(), text, source)
-    result.problems[:0] = problems + _yearless_dates(result.articles)
+    result.problems[:0] = problems + _yearless_dates(result.articles) + _years_from_text(
+        result.articles)
     if not result.articles and not any(p.skipped and p.line is None for p in result.problems):
         result.problems.append(Problem(source, "no article text found"))
     return result
@@ -62,6 +63,19 @@ def _yearless_dates(articles: list[Article]) -> list[Problem]:
     return [Problem(a.source, f"date {a.date_text!r} has no year: kept as written, "
                               "publication date left unknown", skipped=False)
             for a in articles if a.date_text and not a.published]
+
+
+def _years_from_text(articles: list[Article]) -> list[Problem]:
+    """A yearless date whose year the article's text settled: say which year was taken."""
+    return [Problem(a.source, f"date {a.date_text!r} has no year: took {a.published[:4]}, the "
+                              "only year the text mentions in which that day is that weekday",
+                    skipped=False)
+            for a in articles if a.published and a.date_text and _yearless(a.date_text)]
+
+
+def _yearless(date_text: str) -> bool:
+    found = date_line(date_text)
+    return found is not None and found.year is None
 
 
 def _check_size(path: Path, source: str, max_bytes: int) -> Problem | None:

@@ -87,9 +87,113 @@ def test_bullet_summaries_are_kept():
     ("11:21 AM on Tuesday, November 11", (None, "11:21 AM on Tuesday, November 11")),
     ("Syria joined the coalition on November 12.", (None, None)),
     ("May the best team win", (None, None)),
+    ("The report dated 2025-12-01 said so", (None, None)),  # an ISO date inside a sentence
+    ("Monday, 2nd February 2026", ("2026-02-02", "Monday, 2nd February 2026")),
+    ("Published 2 February 2026 | By Jane Doe", ("2026-02-02", "Published 2 February 2026")),
 ])
 def test_parse_date(line, expected):
     assert parse_date(line) == expected
+
+
+# -- metadata in common news forms: each line is read into the article, never into its text --
+
+BODY = ("The port of Example reopened on Monday after a storm closed it for three days, "
+        "officials said, and the first ships were unloaded by the evening.")
+
+
+def read_text(tmp_path: Path, text: str, name: str = "story.txt"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    result = read_file(path, tmp_path)
+    (article,) = result.articles
+    return result, article
+
+
+def metadata(article) -> dict:
+    fields = ("title", "published", "date_text", "outlet", "byline")
+    return {f: getattr(article, f) for f in fields if getattr(article, f) is not None}
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    ("Updated 29 June 2021",
+     {"published": "2021-06-29", "date_text": "Updated 29 June 2021"}),
+    ("Published 2 February 2026 · Reuters",
+     {"published": "2026-02-02", "date_text": "Published 2 February 2026", "outlet": "Reuters"}),
+    ("Published 2 February 2026 | The Associated Press",
+     {"published": "2026-02-02", "date_text": "Published 2 February 2026",
+      "outlet": "The Associated Press"}),
+    ("Reuters — 2 Feb 2026",
+     {"published": "2026-02-02", "date_text": "2 Feb 2026", "outlet": "Reuters"}),
+    ("Published: 2 February 2026",
+     {"published": "2026-02-02", "date_text": "Published: 2 February 2026"}),
+    ("February 2, 2026", {"published": "2026-02-02", "date_text": "February 2, 2026"}),
+    ("Feb. 2, 2026 5:03 PM ET",
+     {"published": "2026-02-02", "date_text": "Feb. 2, 2026 5:03 PM ET"}),
+    ("2026-02-02T10:00:00Z", {"published": "2026-02-02", "date_text": "2026-02-02T10:00:00Z"}),
+    ("Posted on Monday 2 February 2026",
+     {"published": "2026-02-02", "date_text": "Posted on Monday 2 February 2026"}),
+    ("By ABBY SEWELL", {"byline": "ABBY SEWELL"}),
+    ("By Jane Doe, Reuters", {"byline": "Jane Doe", "outlet": "Reuters"}),
+    ("By Jane Doe and John Roe", {"byline": "Jane Doe and John Roe"}),
+    ("By Ann Lee, Bo Kim and Cy Park", {"byline": "Ann Lee, Bo Kim and Cy Park"}),
+    ("Source: Reuters", {"outlet": "Reuters"}),
+], ids=lambda value: value if isinstance(value, str) else "")
+def test_metadata_line_is_read_and_left_out_of_the_text(tmp_path, header, expected):
+    result, article = read_text(tmp_path, f"Port reopens after storm\n{header}\n\n{BODY}\n")
+    assert metadata(article) == {"title": "Port reopens after storm", **expected}
+    assert header not in body_text(result)
+    assert BODY in body_text(result)
+
+
+@pytest.mark.parametrize(("footer", "outlet"), [
+    ("© Reuters 2026", "Reuters"),
+    ("© 2026 BBC News", "BBC News"),
+    ("Copyright 2026 The Associated Press. All rights reserved.", "The Associated Press"),
+])
+def test_copyright_line_names_the_outlet(tmp_path, footer, outlet):
+    result, article = read_text(tmp_path, f"Port reopens after storm\n\n{BODY}\n\n{footer}\n")
+    assert article.outlet == outlet
+    assert footer not in body_text(result)
+
+
+@pytest.mark.parametrize("heading", ["# Port reopens after storm", "## Port reopens after storm"])
+def test_markdown_heading_gives_the_title_without_its_marks(tmp_path, heading):
+    text = f"{heading}\n\n{BODY}\n\n### Prices\n\n{BODY}\n"
+    result, article = read_text(tmp_path, text, name="story.md")
+    assert article.title == "Port reopens after storm"
+    assert "#" not in body_text(result)
+    assert "Prices" in body_text(result)  # a section heading stays text, its marks do not
+    for start, end in article.spans:
+        assert result.text[start:end].strip() == result.text[start:end]
+
+
+def test_date_with_its_outlet_is_a_date_line_that_starts_the_next_article(tmp_path):
+    first = f"First story\nPublished 1 February 2026 · Reuters\n\n{BODY * 2}\n\n{BODY * 2}"
+    second = f"Second story\nPublished 2 February 2026 · AFP\n\n{BODY * 2}"
+    path = tmp_path / "two.txt"
+    path.write_text(f"{first}\n\n{second}\n")
+    result = read_file(path, tmp_path)
+    assert [(a.title, a.published, a.outlet) for a in result.articles] == [
+        ("First story", "2026-02-01", "Reuters"), ("Second story", "2026-02-02", "AFP")]
+
+
+YEARLESS = "11:21 AM on Tuesday, November 11"
+
+
+@pytest.mark.parametrize(("mentions", "published"), [
+    ("It was the worst storm since 2024, and the port was rebuilt in 2025.", "2025-11-11"),
+    ("It was the worst storm since 2024.", None),  # 11 November 2024 was a Monday
+    ("It was the worst storm since 2014; the port was rebuilt in 2025.", None),  # both Tuesdays
+    ("", None),  # no year in the text at all
+])
+def test_yearless_date_takes_its_year_only_when_the_text_settles_it(tmp_path, mentions,
+                                                                     published):
+    result, article = read_text(tmp_path, f"Port reopens\n{YEARLESS}\n\n{BODY} {mentions}\n")
+    assert (article.published, article.date_text) == (published, YEARLESS)
+    assert YEARLESS not in body_text(result)
+    (note,) = [p for p in result.problems if "has no year" in p.reason]
+    assert not note.skipped
+    assert (f"took {published[:4]}" if published else "left unknown") in note.reason
 
 
 def test_breadcrumbs_are_furniture_but_headlines_are_not():
