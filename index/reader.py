@@ -1,8 +1,11 @@
-"""Read one article file (.txt, .md, .html, .json, .jsonl) into articles with exact offsets.
+"""Read one article file (.txt, .md, .html, .json, .jsonl, .pdf, .docx) into articles with
+exact offsets.
 
 Offsets refer to `ReadResult.text`: for .txt/.md that is the file's decoded text itself;
 for .html/.json/.jsonl it is the article text the reader extracted (title, blank line,
-body per article, articles separated by blank lines), since markup has no clean offsets.
+body per article, articles separated by blank lines), since markup has no clean offsets;
+for .pdf/.docx it is the extracted text (pages or paragraphs joined by blank lines), which
+the layout parser then reads like a .txt file.
 Bad input never raises: it comes back as `Problem`s.
 """
 
@@ -12,10 +15,12 @@ import codecs
 import json
 from pathlib import Path
 
+from index import documents
 from index.layout import article_id, date_line, parse_articles, parse_date, with_metadata
 from index.types import Article, Problem, ReadResult
 
-SUPPORTED = {".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl"}
+PLAIN = (".txt", ".md", ".markdown")
+SUPPORTED = {*PLAIN, ".html", ".htm", ".json", ".jsonl", *documents.SUFFIXES}
 FALLBACK_ENCODINGS = ("cp1252", "latin-1")
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 TOO_DEEP = "JSON nested too deeply to read (arrays or objects inside each other thousands deep)"
@@ -47,10 +52,11 @@ def read_file(path: Path, corpus_dir: Path, *, max_bytes: int = DEFAULT_MAX_BYTE
         return ReadResult(problems=[problem])
     if data is None:
         data = Path(path).read_bytes()
-    text, problems = decode(data, source)
+    suffix = Path(path).suffix.lower()
+    text, problems = _text_of(suffix, data, source)
     if text is None:
         return ReadResult(problems=problems)
-    result = _parse(Path(path).suffix.lower(), text, source)
+    result = _parse(suffix, text, source)
     result.problems[:0] = problems + _yearless_dates(result.articles) + _years_from_text(
         result.articles)
     if not result.articles and not any(p.skipped and p.line is None for p in result.problems):
@@ -85,6 +91,19 @@ def _check_size(path: Path, source: str, max_bytes: int) -> Problem | None:
         return Problem(source, f"file is {size / 1024 / 1024:.1f} MB, over the {limit:g} MB "
                                "limit (NEWSQA_MAX_FILE_MB)")
     return None
+
+
+def _text_of(suffix: str, data: bytes, source: str) -> tuple[str | None, list[Problem]]:
+    """The text offsets will refer to: PDF and DOCX bytes are extracted (never decoded as
+    text: they are binary), all other files decoded."""
+    if suffix not in documents.SUFFIXES:
+        return decode(data, source)
+    if not data.strip():
+        return None, [Problem(source, "empty file")]
+    try:
+        return documents.document_text(suffix, data), []
+    except documents.DocumentError as error:
+        return None, [Problem(source, str(error))]
 
 
 def decode(data: bytes, source: str) -> tuple[str | None, list[Problem]]:
@@ -128,7 +147,7 @@ def _parse(suffix: str, text: str, source: str) -> ReadResult:
         return _read_json(text, source)
     if suffix == ".jsonl":
         return _read_jsonl(text, source)
-    if suffix in (".txt", ".md", ".markdown"):
+    if suffix in PLAIN or suffix in documents.SUFFIXES:  # extracted text reads like .txt
         return ReadResult(articles=parse_articles(text, source), text=text)
     return ReadResult(problems=[Problem(source, f"unsupported file type {suffix or '(none)'}")])
 

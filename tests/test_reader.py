@@ -1,14 +1,17 @@
-"""The reader on the real bundled files and on bad input."""
+"""The reader on the real bundled files, on each metadata form, on PDF and DOCX, and on bad
+input."""
 
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
 
 from index.layout import is_furniture, parse_date
-from index.reader import read_file
+from index.reader import SUPPORTED, read_file
+from tests.document_files import write_docx, write_pdf, write_scanned_pdf
 
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "articles"
 FURNITURE_LINES = ["Search", "Short Url", "Follow", "Helpful keywords", "Audio By Carbonatix",
@@ -310,3 +313,108 @@ def test_jsonl_line_numbers_count_newlines_only(tmp_path):
     path.write_text(first + "\n{broken\n", encoding="utf-8")
     result = read_file(path, tmp_path)
     assert [p.line for p in result.problems if p.skipped] == [2]
+
+
+# -- PDF and DOCX: the extracted text is read like a .txt file, offsets index into it --
+
+STORY = [
+    ("The port of Example reopened on Monday after a storm closed it for three days, officials "
+     "said, and the first ships were unloaded by the evening as traders waited on the quay."),
+    ("Traders said prices of fresh goods had risen sharply during the closure and were expected "
+     "to fall again within a week as supplies recovered along the coast road and the railway."),
+    ("The harbour master said repairs to the damaged breakwater would take a month, during "
+     "which larger vessels would be guided in by tugs in daylight only, to be safe."),
+]
+TITLE = "Port reopens after storm"
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from index.embedder import load_tokenizer
+
+    return load_tokenizer()
+
+
+def assert_chunks_exact(result, tokenizer):
+    from index.chunker import chunk_article
+
+    chunks = [c for a in result.articles
+              for c in chunk_article(a, result.text, tokenizer, max_tokens=40, overlap=8)]
+    assert len(chunks) > 3
+    for chunk in chunks:
+        assert result.text[chunk.start:chunk.end] == chunk.text
+
+
+def test_pdf_text_layer_is_read_like_a_txt_file(tmp_path, tokenizer):
+    pages = [["Published 2 February 2026 · Reuters", "By Jane Doe", *STORY[:2]], [STORY[2]]]
+    result = read_file(write_pdf(tmp_path / "story.pdf", pages, title=TITLE), tmp_path)
+    assert not result.problems
+    (article,) = result.articles
+    assert metadata(article) == {"title": TITLE, "published": "2026-02-02", "outlet": "Reuters",
+                                 "date_text": "Published 2 February 2026", "byline": "Jane Doe"}
+    body = body_text(result)
+    for paragraph in STORY:  # each one whole: the lines it was wrapped into are joined again
+        assert paragraph in body
+    assert "Reuters" not in body and "Jane Doe" not in body
+    assert f"{STORY[1]}\n\n{STORY[2]}" in result.text  # pages joined by a blank line
+    assert_chunks_exact(result, tokenizer)
+
+
+def test_docx_paragraphs_are_read_like_a_txt_file(tmp_path, tokenizer):
+    paragraphs = ["Feb. 2, 2026 5:03 PM ET", "By Jane Doe and John Roe", *STORY]
+    result = read_file(write_docx(tmp_path / "story.docx", paragraphs, title=TITLE), tmp_path)
+    assert not result.problems
+    assert result.text == "\n\n".join([TITLE, *paragraphs])
+    (article,) = result.articles
+    assert metadata(article) == {"title": TITLE, "published": "2026-02-02",
+                                 "date_text": "Feb. 2, 2026 5:03 PM ET",
+                                 "byline": "Jane Doe and John Roe"}
+    assert body_text(result) == "\n".join([TITLE, "\n\n".join(STORY)])
+    assert_chunks_exact(result, tokenizer)
+
+
+def test_pdf_without_a_text_layer_is_reported_as_a_scan(tmp_path):
+    result = read_file(write_scanned_pdf(tmp_path / "scan.pdf"), tmp_path)
+    assert not result.articles
+    (problem,) = result.problems
+    assert problem.skipped and "no text layer" in problem.reason and "OCR" in problem.reason
+
+
+def test_pdf_locked_by_a_password_is_reported(tmp_path):
+    from pypdf import PdfWriter
+
+    plain = write_pdf(tmp_path / "plain.pdf", [STORY], title=TITLE)
+    for user_password, name in (("secret", "locked.pdf"), ("", "owner_only.pdf")):
+        writer = PdfWriter(clone_from=plain)
+        writer.encrypt(user_password, owner_password="owner", algorithm="RC4-128")
+        writer.write(tmp_path / name)
+    locked = read_file(tmp_path / "locked.pdf", tmp_path)
+    assert not locked.articles and "needs a password" in locked.problems[0].reason
+    opened = read_file(tmp_path / "owner_only.pdf", tmp_path)  # no password to open it
+    assert [a.title for a in opened.articles] == [TITLE]
+
+
+@pytest.mark.parametrize(("name", "reason"), [
+    ("noise.pdf", "damaged or not a PDF"), ("noise.docx", "damaged or not a DOCX")])
+def test_corrupt_pdf_or_docx_is_a_problem_not_an_exception(tmp_path, name, reason):
+    noise = random.Random(12).randbytes(4096)
+    result = read_file(write(tmp_path, name, noise), tmp_path)
+    assert not result.articles
+    (problem,) = result.problems
+    assert problem.skipped and problem.reason.startswith(reason)
+
+
+def test_truncated_pdf_is_a_problem(tmp_path):
+    whole = write_pdf(tmp_path / "whole.pdf", [STORY], title=TITLE).read_bytes()
+    result = read_file(write(tmp_path, "cut.pdf", whole[: len(whole) // 2]), tmp_path)
+    assert not result.articles and "damaged or not a PDF" in result.problems[0].reason
+
+
+def test_docx_with_a_password_is_named_as_such(tmp_path):
+    compound_file = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)  # what Word writes then
+    result = read_file(write(tmp_path, "locked.docx", compound_file), tmp_path)
+    assert "password-protected" in result.problems[0].reason
+
+
+def test_pdf_and_docx_are_collected_from_the_corpus_folder():
+    assert {".pdf", ".docx"} <= SUPPORTED
