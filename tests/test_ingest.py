@@ -22,6 +22,7 @@ from index.ingest import collect_files, ensure_index, ingest
 from index.reader import read_file, source_name
 from index.store import open_store
 from tests.conftest import ROOT, make_settings
+from tests.document_files import write_docx, write_pdf, write_scanned_pdf
 
 EMBEDDER = HashEmbedder()
 
@@ -137,6 +138,22 @@ def test_bad_inputs_are_reported_and_skipped(corpus_settings, corpus):
     sources = {c.source for c in stored(settings)}
     assert {"latin.txt", "feed.jsonl"} <= sources and not {"empty.txt", "image.txt"} & sources
     assert "skipped empty.txt: empty file" in report.summary()
+
+
+def test_pdf_and_docx_in_the_corpus_are_ingested_with_exact_offsets(corpus_settings, corpus):
+    story = ["Published 2 February 2026 · Reuters",
+             ("The port of Example reopened on Monday after a storm closed it for three days, "
+              "officials said, and the first ships were unloaded by the evening.")]
+    write_pdf(corpus / "port.pdf", [story], title="Port reopens after storm")
+    write_docx(corpus / "port.docx", story, title="Port reopens after storm")
+    write_scanned_pdf(corpus / "scan.pdf")
+    report = run(corpus_settings)
+    chunks = [c for c in stored(corpus_settings) if c.source in ("port.pdf", "port.docx")]
+    assert {(c.source, c.published, c.outlet) for c in chunks} == {
+        ("port.pdf", "2026-02-02", "Reuters"), ("port.docx", "2026-02-02", "Reuters")}
+    assert_offsets_exact(corpus_settings, chunks)
+    assert any(str(p).startswith("scan.pdf: no text layer") for p in report.skipped)
+    assert run(corpus_settings).chunks_added == 0
 
 
 def test_files_that_cannot_be_read_are_skipped_and_the_rest_ingested(
