@@ -188,9 +188,9 @@ def _ingest(settings: Settings, paths: list[Path] | None, rebuild: bool, progres
         if (rebuild and completed) or (not rebuild and (store.changed or
                                                         store.generation() is None)):
             generation = new_generation()
-            _save_lexical(settings, store, generation, run.changes if completed else None,
-                          began_from, rebuild)
-            store.publish(generation)
+            changes = run.changes if completed else None
+            _save_lexical(settings, store, generation, changes, began_from, rebuild)
+            store.publish(generation, follows=began_from, changed=changes)
         store.close()
     run.report.seconds = time.perf_counter() - began
     log.info("ingest done: %d chunks added, %d removed in %.1f s", run.report.chunks_added,

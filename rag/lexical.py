@@ -226,7 +226,8 @@ class LexicalIndex:
         for segment in self.segments:
             for source in changes.keys() & segment.rows_of_source.keys():
                 deleted.setdefault(segment.name, set()).update(segment.rows_of_source[source])
-        added = [c for chunks in changes.values() if chunks for c in chunks]
+        # In source order, so that every process deriving this change gets the same rows.
+        added = [c for source in sorted(changes) for c in changes[source] or ()]
         segments = self.segments + ([Segment.build(added)] if added else [])
         return LexicalIndex(segments, deleted).compacted()
 
@@ -340,9 +341,15 @@ class SavedLexical:
         self.root = Path(root) if root else None
         self._held: dict[str, Segment] = {}
 
-    def get(self, generation: str | None, chunks: Callable[[], list[Chunk]]) -> LexicalIndex:
-        """The generation's index: loaded when saved, else built from `chunks()` and saved."""
+    def get(self, generation: str | None, chunks: Callable[[], list[Chunk]],
+            derive: Callable[[], LexicalIndex | None] | None = None) -> LexicalIndex:
+        """The generation's index: loaded when saved, else derived by `derive()` from one
+        held (None: it cannot be), else built from `chunks()`; then saved."""
         index = self.load(generation)
+        if index is None and derive is not None:
+            index = derive()
+            if index is not None:
+                self.save(index, generation)
         try:
             if index is not None:
                 index.read()  # a reader needs every chunk: read now, where damage is caught
