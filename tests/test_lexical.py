@@ -17,8 +17,9 @@ from index.store import Store, lexical_root, open_store
 from index.types import Chunk
 from rag.lexical import LexicalIndex, SavedLexical, Segment
 
-WORDS = ("army rebels ceasefire election minister vote court border oil market strike "
-         "talks aid refugees drone city council budget trade deal protest").split()
+WORDS = ["army", "rebels", "ceasefire", "election", "minister", "vote", "court", "border",
+         "oil", "market", "strike", "talks", "aid", "refugees", "drone", "city", "council",
+         "budget", "trade", "deal", "protest"]
 
 
 def chunk(i: int, source: str, text: str | None = None) -> Chunk:
