@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from index.types import Chunk
+from rag.terms import VERSION as TERMS_VERSION
 from rag.terms import terms
 from rag.types import Filters
 
@@ -369,7 +370,10 @@ class SavedLexical:
         if manifest is None or not manifest.is_file():
             return None
         try:
-            entries = json.loads(manifest.read_text(encoding="utf-8"))["segments"]
+            saved = json.loads(manifest.read_text(encoding="utf-8"))
+            if saved.get("terms") != TERMS_VERSION:  # words were split or stemmed otherwise
+                return None
+            entries = saved["segments"]
             segments, deleted = [], {}
             for entry in entries:
                 name = entry["name"]
@@ -399,7 +403,8 @@ class SavedLexical:
                        for s in index.segments]
             manifest.parent.mkdir(parents=True, exist_ok=True)
             scratch = manifest.with_name(f".{manifest.name}-{uuid.uuid4().hex[:8]}")
-            scratch.write_text(json.dumps({"segments": entries}), encoding="utf-8")
+            scratch.write_text(json.dumps({"terms": TERMS_VERSION, "segments": entries}),
+                               encoding="utf-8")
             os.replace(scratch, manifest)
             self._prune(keep=manifest)
         except OSError as error:  # no space, or a read-only folder: readers build it

@@ -179,3 +179,13 @@ def test_a_rebuild_lists_no_change_so_readers_build_it_whole(tmp_path, corpus):
     assert follows and changed == ["new.txt"]
     ingest(settings, rebuild=True, progress=False)
     assert open_store(settings, HashEmbedder()).change() == (None, None)
+
+
+def test_an_index_saved_with_other_terms_is_not_loaded(tmp_path, monkeypatch):
+    """Saved postings hold stems: after a change to terms() they would miss every word
+    stemmed otherwise."""
+    saved = SavedLexical(tmp_path)
+    saved.save(LexicalIndex.build([chunk(i, "s") for i in range(5)]), "g1")
+    assert SavedLexical(tmp_path).load("g1") is not None
+    monkeypatch.setattr("rag.lexical.TERMS_VERSION", -1)
+    assert SavedLexical(tmp_path).load("g1") is None
