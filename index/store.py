@@ -15,13 +15,14 @@ it is complete, so readers never see a half-built index.
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import re
 import shutil
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,6 +48,7 @@ BATCH = 100  # records per Chroma write (Chroma suggests 50-250)
 PAGE = 1000  # records per Chroma read
 SCHEMA = 1  # bump when chunk ids or metadata change meaning
 GENERATION = "generation"  # the record id of the published generation
+MAX_LISTED = 1000  # changed sources a generation lists for readers; past that, they rebuild
 
 
 def connect(settings: Settings):
@@ -240,15 +242,31 @@ class Store:
         with failures(self.disk):
             return _published(self.state).get("token")
 
-    def publish(self, token: str | None = None) -> None:
+    def change(self) -> tuple[str | None, list[str] | None]:
+        """What the latest generation changed: (the generation it follows, the sources it
+        changed), or (None, None) when it does not say (a rebuild, a failed run, a change
+        of more than MAX_LISTED files). A reader holding the generation it follows needs
+        only those sources' chunks."""
+        with failures(self.disk):
+            published = _published(self.state)
+        if not published.get("changed"):
+            return None, None
+        return published["follows"], json.loads(published["changed"])
+
+    def publish(self, token: str | None = None, follows: str | None = None,
+                changed: Collection[str] | None = None) -> None:
         """Tells readers in other processes that the store changed (as generation `token`,
         a new one by default), and makes this collection the active one (a rebuild's old
-        collection is dropped after that)."""
+        collection is dropped after that). `changed`: the sources changed since generation
+        `follows`, for readers to follow at the cost of the change."""
         with failures(self.disk):
             previous = _published(self.state).get("collection")
+            listed = follows and changed is not None and len(changed) <= MAX_LISTED
+            # Both keys always written: an upsert merges metadata, so an old list would stay.
             self.state.upsert(ids=[GENERATION], embeddings=[[1.0]], metadatas=[{
                 "token": token or new_generation(), "collection": self.collection.name,
-                "at": time.time()}])
+                "at": time.time(), "follows": follows if listed else "",
+                "changed": json.dumps(sorted(changed)) if listed else ""}])
             self.changed = False
             if previous and previous != self.collection.name:
                 _drop(self.client, previous)
@@ -383,6 +401,17 @@ class Store:
                 batch = items[first:first + BATCH]
                 self.files.upsert(ids=[s for s, _ in batch], embeddings=[[1.0]] * len(batch),
                                   metadatas=[e for _, e in batch])
+
+    def chunks_of(self, sources: Sequence[str]) -> dict[str, list[Chunk]]:
+        """The stored chunks of these sources (a source with none is left out)."""
+        found: dict[str, list[Chunk]] = defaultdict(list)
+        for first in range(0, len(sources), BATCH):
+            where = {"source": {"$in": list(sources[first:first + BATCH])}}
+            with failures(self.disk):
+                page = self.collection.get(where=where, include=["documents", "metadatas"])
+            for chunk in _chunks(page):
+                found[chunk.source].append(chunk)
+        return dict(found)
 
     def ids_of(self, source: str) -> set[str]:
         """The ids of one file's chunks."""

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from index.types import Chunk
+from rag.terms import VERSION as TERMS_VERSION
 from rag.terms import terms
 from rag.types import Filters
 
@@ -226,7 +227,8 @@ class LexicalIndex:
         for segment in self.segments:
             for source in changes.keys() & segment.rows_of_source.keys():
                 deleted.setdefault(segment.name, set()).update(segment.rows_of_source[source])
-        added = [c for chunks in changes.values() if chunks for c in chunks]
+        # In source order, so that every process deriving this change gets the same rows.
+        added = [c for source in sorted(changes) for c in changes[source] or ()]
         segments = self.segments + ([Segment.build(added)] if added else [])
         return LexicalIndex(segments, deleted).compacted()
 
@@ -340,9 +342,15 @@ class SavedLexical:
         self.root = Path(root) if root else None
         self._held: dict[str, Segment] = {}
 
-    def get(self, generation: str | None, chunks: Callable[[], list[Chunk]]) -> LexicalIndex:
-        """The generation's index: loaded when saved, else built from `chunks()` and saved."""
+    def get(self, generation: str | None, chunks: Callable[[], list[Chunk]],
+            derive: Callable[[], LexicalIndex | None] | None = None) -> LexicalIndex:
+        """The generation's index: loaded when saved, else derived by `derive()` from one
+        held (None: it cannot be), else built from `chunks()`; then saved."""
         index = self.load(generation)
+        if index is None and derive is not None:
+            index = derive()
+            if index is not None:
+                self.save(index, generation)
         try:
             if index is not None:
                 index.read()  # a reader needs every chunk: read now, where damage is caught
@@ -362,7 +370,10 @@ class SavedLexical:
         if manifest is None or not manifest.is_file():
             return None
         try:
-            entries = json.loads(manifest.read_text(encoding="utf-8"))["segments"]
+            saved = json.loads(manifest.read_text(encoding="utf-8"))
+            if saved.get("terms") != TERMS_VERSION:  # words were split or stemmed otherwise
+                return None
+            entries = saved["segments"]
             segments, deleted = [], {}
             for entry in entries:
                 name = entry["name"]
@@ -392,7 +403,8 @@ class SavedLexical:
                        for s in index.segments]
             manifest.parent.mkdir(parents=True, exist_ok=True)
             scratch = manifest.with_name(f".{manifest.name}-{uuid.uuid4().hex[:8]}")
-            scratch.write_text(json.dumps({"segments": entries}), encoding="utf-8")
+            scratch.write_text(json.dumps({"terms": TERMS_VERSION, "segments": entries}),
+                               encoding="utf-8")
             os.replace(scratch, manifest)
             self._prune(keep=manifest)
         except OSError as error:  # no space, or a read-only folder: readers build it

@@ -20,7 +20,7 @@ import numpy as np
 
 from index.types import Chunk
 from rag.errors import IndexMissingError, StoreChangedError, StoreError
-from rag.lexical import SavedLexical, day_start
+from rag.lexical import LexicalIndex, SavedLexical, day_start
 from rag.types import Filters
 
 if TYPE_CHECKING:
@@ -94,8 +94,25 @@ class HybridRetriever:
                 self.store.close()
                 self.store = None
             self.store = self._reopen()
-        self._generation = self.store.generation()
-        self.lexical = self._saved.get(self._generation, self.store.all_chunks)
+        held, self._generation = self._generation, self.store.generation()
+        self.lexical = self._saved.get(self._generation, self.store.all_chunks,
+                                       derive=self._follow(held))
+
+    def _follow(self, held: str | None) -> Callable[[], LexicalIndex | None] | None:
+        """How to get the new generation's lexical index from the one held, when the
+        store says which sources it changed since then: only their chunks are read. (A
+        reader on another machine than the writer has no saved index to load.)"""
+        follows, changed = self.store.change()
+        if held is None or follows != held or changed is None:
+            return None
+        lexical = self.lexical
+
+        def derive() -> LexicalIndex | None:
+            found = self.store.chunks_of(changed)
+            index = lexical.changed({source: found.get(source) for source in changed})
+            return index if index.size == self.store.count() else None
+
+        return derive
 
     def retrieve(self, query: str, top_k: int, filters: Filters | None = None) -> Retrieval:
         vector = self.embedder.embed([query])[0]

@@ -9,7 +9,11 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from nltk.stem.porter import PorterStemmer
+# PyStemmer: Snowball's stemmers in C. (NLTK's PorterStemmer cost 1-2 s of imports at
+# every start: nltk loads scipy.stats and scikit-learn with it.)
+import Stemmer
+
+VERSION = 2  # bump whenever terms() changes: lexical indexes saved before are then rebuilt
 
 # Hyphens split words ("al-Assad" -> "al", "assad"; "Iran-backed" -> "iran", "backed").
 WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’]*[A-Za-z0-9]|[A-Za-z0-9]")
@@ -50,13 +54,13 @@ IRREGULAR = {
     "swore": "swear", "sworn": "swear", "withdrew": "withdraw", "withdrawn": "withdraw",
 }
 
-_stemmer = PorterStemmer()
+_stemmer = Stemmer.Stemmer("porter")  # Porter's original algorithm
 
 
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """Porter stem of a lower-case word; cached, as news text repeats its words a lot."""
-    return DEMONYMS.get(word) or _stemmer.stem(IRREGULAR.get(word, word))
+    return DEMONYMS.get(word) or _stemmer.stemWord(IRREGULAR.get(word, word))
 
 
 def words(text: str) -> list[str]:

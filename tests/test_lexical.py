@@ -17,8 +17,9 @@ from index.store import Store, lexical_root, open_store
 from index.types import Chunk
 from rag.lexical import LexicalIndex, SavedLexical, Segment
 
-WORDS = ("army rebels ceasefire election minister vote court border oil market strike "
-         "talks aid refugees drone city council budget trade deal protest").split()
+WORDS = ["army", "rebels", "ceasefire", "election", "minister", "vote", "court", "border",
+         "oil", "market", "strike", "talks", "aid", "refugees", "drone", "city", "council",
+         "budget", "trade", "deal", "protest"]
 
 
 def chunk(i: int, source: str, text: str | None = None) -> Chunk:
@@ -135,3 +136,56 @@ def test_a_one_file_ingest_reads_no_chunk_back_and_matches_a_fresh_build(
     assert index.size == store.count()
     same_results(index, LexicalIndex.build(store.all_chunks()))
     assert {c.source for c, _ in index.search("zanzibarite", 5, None)} == {edited.name}
+
+
+def test_a_reader_without_the_writers_saved_index_reads_only_the_changed_sources(
+        tmp_path, corpus, monkeypatch):
+    """A chat process on another machine than the writer has no saved index to load: the
+    generation says which sources changed, and the reader fetches only their chunks."""
+    from rag.retrieve import HybridRetriever
+
+    settings = make_settings(tmp_path, corpus_dir=corpus, embedder="hash")
+    ingest(settings, progress=False)
+    embedder = HashEmbedder()
+    elsewhere = SavedLexical(tmp_path / "another-machine")
+    reader = HybridRetriever(open_store(settings, embedder), embedder,
+                             reopen=lambda: open_store(settings, embedder), saved=elsewhere)
+    edited, removed = sorted(corpus.iterdir())[:2]
+    edited.write_text(edited.read_text(encoding="utf-8") + "\n\nA zanzibarite spoke.\n",
+                      encoding="utf-8")
+    removed.unlink()
+    ingest(settings, progress=False)
+
+    def no_read_back(self):
+        raise AssertionError("the reader read every chunk back out of Chroma")
+
+    monkeypatch.setattr(Store, "all_chunks", no_read_back)
+    reader.refresh(force=True)
+    assert reader.lexical.size == reader.store.count()
+    monkeypatch.undo()
+    same_results(reader.lexical, LexicalIndex.build(reader.store.all_chunks()))
+    assert [c.source for c, _ in reader.lexical.search("zanzibarite", 5, None)] == [edited.name]
+    assert (tmp_path / "another-machine" / "generations"
+            / f"{reader.store.generation()}.json").is_file()
+
+
+def test_a_rebuild_lists_no_change_so_readers_build_it_whole(tmp_path, corpus):
+    settings = make_settings(tmp_path, corpus_dir=corpus, embedder="hash")
+    ingest(settings, progress=False)
+    (corpus / "new.txt").write_text("Ceasefire talks began on Monday.\n", encoding="utf-8")
+    ingest(settings, progress=False)
+    store = open_store(settings, HashEmbedder())
+    follows, changed = store.change()
+    assert follows and changed == ["new.txt"]
+    ingest(settings, rebuild=True, progress=False)
+    assert open_store(settings, HashEmbedder()).change() == (None, None)
+
+
+def test_an_index_saved_with_other_terms_is_not_loaded(tmp_path, monkeypatch):
+    """Saved postings hold stems: after a change to terms() they would miss every word
+    stemmed otherwise."""
+    saved = SavedLexical(tmp_path)
+    saved.save(LexicalIndex.build([chunk(i, "s") for i in range(5)]), "g1")
+    assert SavedLexical(tmp_path).load("g1") is not None
+    monkeypatch.setattr("rag.lexical.TERMS_VERSION", -1)
+    assert SavedLexical(tmp_path).load("g1") is None
