@@ -160,8 +160,10 @@ class _Batch:
 
 
 def ingest(settings: Settings, paths: list[Path] | None = None, rebuild: bool = False,
-           progress: bool = True, embedder: Embedder | None = None) -> IngestReport:
+           progress: bool = True, embedder: Embedder | None = None,
+           reread: bool = False) -> IngestReport:
     """Index the corpus dir (or just `paths`); see the module docstring for the guarantees.
+    `reread`: read the files again even when they look unchanged (after a reader fix).
 
     Files removed from the corpus lose their chunks only on a whole-corpus run. A file
     given in `paths` from outside the corpus dir is stored under its absolute path and
@@ -171,19 +173,19 @@ def ingest(settings: Settings, paths: list[Path] | None = None, rebuild: bool = 
     """
     embedder = embedder or make_embedder(settings)
     if settings.chroma_host:  # a Chroma server serialises writes itself
-        return _ingest(settings, paths, rebuild, progress, embedder)
+        return _ingest(settings, paths, rebuild, progress, embedder, reread)
     with ingest_lock(settings.store_dir):
-        return _ingest(settings, paths, rebuild, progress, embedder)
+        return _ingest(settings, paths, rebuild, progress, embedder, reread)
 
 
 def _ingest(settings: Settings, paths: list[Path] | None, rebuild: bool, progress: bool,
-            embedder: Embedder) -> IngestReport:
+            embedder: Embedder, reread: bool = False) -> IngestReport:
     began = time.perf_counter()
     # A rebuild fills a new collection that becomes active only once complete.
     store = open_rebuild(settings, embedder) if rebuild else open_store(settings, embedder,
                                                                           create=True)
     began_from = None if rebuild else store.generation()
-    run = _Run(settings, store, embedder)
+    run = _Run(settings, store, embedder, reread)
     completed = False
     try:
         files = collect_files(paths or [settings.corpus_dir], run.report.skipped)
@@ -215,7 +217,8 @@ def _ingest(settings: Settings, paths: list[Path] | None, rebuild: bool, progres
 class _Run:
     """One ingest run: compares files with the manifest and writes the differences."""
 
-    def __init__(self, settings: Settings, store: Store, embedder: Embedder) -> None:
+    def __init__(self, settings: Settings, store: Store, embedder: Embedder,
+                 reread: bool = False) -> None:
         self.settings, self.store, self.embedder = settings, store, embedder
         self.report = IngestReport()
         self.tokenizer = load_tokenizer()
@@ -229,6 +232,7 @@ class _Run:
         self._sources: dict[Path, str] = {}
         # What the lexical index must learn: each changed source's chunks, None when gone.
         self.changes: dict[str, list[Chunk] | None] = {}
+        self.reread = reread  # read every file, even one that looks unchanged
 
     def source_of(self, path: Path) -> str:
         """The source name of a file from collect_files (so already resolved), worked out
@@ -265,12 +269,12 @@ class _Run:
         source = self.source_of(path)
         try:
             status = path.stat()
-            if self._untouched(source, status):  # like git's index: not even read
+            if not self.reread and self._untouched(source, status):  # like git's index
                 self._unchanged(source)
                 return
             data = path.read_bytes() if status.st_size <= self._max_bytes else b""
             stamp = fingerprint(data, self.settings)
-            if data and self.manifest.get(source) == stamp:  # touched, not changed
+            if data and not self.reread and self.manifest.get(source) == stamp:  # touched
                 self._unchanged(source)
                 self.batch.files[source] = self._entry(stamp, status, self._count(source))
                 return

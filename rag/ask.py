@@ -176,6 +176,7 @@ class Engine:
 
     def status(self) -> dict:
         """What the UI's status line shows: backend, articles, chunks, newest date."""
+        self.retriever.refresh(force=True)  # asked right after a change: show it
         chunks = self.retriever.lexical.chunks
         dates = [c.published for c in chunks if c.published]
         return {
@@ -184,6 +185,21 @@ class Engine:
             "chunks": len(chunks),
             "newest": max(dates) if dates else None,
         }
+
+
+    def articles(self) -> list[dict]:
+        """The indexed articles, newest first (undated last): what the library lists."""
+        self.retriever.refresh(force=True)
+        found: dict[str, dict] = {}
+        for chunk in self.retriever.lexical.chunks:
+            row = found.setdefault(chunk.article_id, {
+                "title": chunk.title, "published": chunk.published,
+                "date": chunk.published or chunk.date_text, "outlet": chunk.outlet,
+                "byline": chunk.byline, "source": chunk.source, "chunks": 0})
+            row["chunks"] += 1
+        rows = sorted(found.values(), key=lambda row: row["source"])
+        rows.sort(key=lambda row: row["published"] or "", reverse=True)  # stable; "" last
+        return rows
 
 
 MAX_QUESTION_CHARS = 2000  # a 1M-character question cost 14 s of CPU and 125 MB
