@@ -14,7 +14,7 @@ import pytest
 from conftest import BUNDLED, ROOT
 from fake_openai import FakeOpenAI, Reply, passage_number
 from gradio_client import Client
-from gradio_client.exceptions import AuthenticationError
+from gradio_client.exceptions import AppError, AuthenticationError
 from pydantic import SecretStr
 from ui_fakes import FakeEngine, free_port, served
 
@@ -72,7 +72,8 @@ def test_build_app_builds_without_serving_or_opening_the_index(settings):
     assert not app.is_running
     assert not settings.store_dir.exists()  # the engine is made on first use, not here
     names = {fn.api_name for fn in app.fns.values() if fn.api_visibility == "public"}
-    assert names == {"respond", "clear", "status"}
+    assert names == {"respond", "clear", "status", "library_upload", "library_import",
+                     "library_delete", "library_reread"}
 
 
 def test_examples_come_from_articles_in_the_served_corpus(tmp_path):
@@ -341,3 +342,50 @@ def test_guessing_the_login_gets_slower_and_slower(monkeypatch):
     assert waited[:6] == [0.0] * 6 and waited[6] == 1.0 and waited[7] == 2.0
     assert login("ann", "right")  # the right password still works, after the wait
     assert waited[8] == 4.0
+
+
+# -- the library tab, served with the real engine ------------------------------------------------
+
+PORT_STORY = ("Port reopens after storm\n\nThe port of Zanzibar reopened on Monday after a "
+              "storm had closed it for three days, officials said.\n")
+
+
+def table_files(table: dict) -> list[str]:
+    column = table["headers"].index("File")
+    return [row[column] for row in table["data"]]
+
+
+def test_the_library_adds_and_deletes_articles_through_the_page(tmp_path, corpus):
+    """#12: the page lists the indexed articles, takes an upload (ingested by the serving
+    process), and deletes one; answers follow each change."""
+    from conftest import make_settings
+    from gradio_client import handle_file
+
+    from index.ingest import ingest
+    from rag.ask import Engine
+
+    settings = make_settings(tmp_path, corpus_dir=corpus, embedder="hash")
+    ingest(settings, progress=False)
+    upload = tmp_path / "uploads" / "Port news.txt"
+    upload.parent.mkdir()
+    upload.write_text(PORT_STORY, encoding="utf-8")
+    with served(Engine(settings), settings) as url:
+        page = client(url)
+        summary, table, _, problems, status, _ = page.predict(
+            [handle_file(str(upload))], api_name="/library_upload")
+        assert "Port-news.txt" in table_files(table) and "**7 articles** in 6 files" in summary
+        assert "**Port-news.txt**: 1 chunks added" in problems and "7 articles" in status
+        assert (corpus / "Port-news.txt").read_text(encoding="utf-8") == PORT_STORY
+        messages, sources = ask(page, "When did the port of Zanzibar reopen?")
+        assert "Monday" in text_of(messages[-1]) and "Port-news.txt" in sources
+
+        summary, table, _, problems, status = page.predict("Port-news.txt",
+                                                          api_name="/library_delete")
+        assert "Port-news.txt" not in table_files(table) and "6 articles" in status
+        messages, sources = ask(page, "When did the port of Zanzibar reopen?")
+        assert "Port-news.txt" not in sources
+        # A path the list does not hold is refused before it reaches the library, which
+        # refuses anything outside the corpus folder too (tests/test_library.py).
+        with pytest.raises(AppError, match="not in the list of choices"):
+            page.predict("../../etc/passwd", api_name="/library_delete")
+        assert (corpus / "000_d68abaf6e094f2ff.txt").is_file()

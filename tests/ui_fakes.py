@@ -48,6 +48,12 @@ class FakeEngine:
         return {"backend": "fake", "articles": len(files), "chunks": len(self.sentences),
                 "newest": "2026-01-10"}
 
+    def articles(self) -> list[dict]:
+        files = sorted({source for source, *_ in self.sentences})
+        return [{"title": None, "published": None, "date": None, "outlet": None,
+                 "byline": None, "source": f, "chunks": sum(s[0] == f for s in self.sentences)}
+                for f in files]
+
     def ask(self, question: str, history=None, **options) -> Answer:
         *_, answer = self.ask_stream(question, history, **options)
         return answer

@@ -21,6 +21,7 @@ from rag.config import Settings, get_settings, is_loopback
 from rag.errors import ConfigError, NewsqaError
 from rag.types import Answer
 from ui import headers, render
+from ui.library import library_tab
 from ui.style import CSS, HEAD
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ class AnswerEngine(Protocol):
 
     def status(self) -> dict: ...
 
+    def articles(self) -> list[dict]: ...
+
 
 @dataclass
 class Conversation:
@@ -68,7 +71,11 @@ def build_app(engine: AnswerEngine | None = None, settings: Settings | None = No
     with gr.Blocks(title="newsqa: ask the news articles") as app:
         conversation = gr.State(Conversation())
         status = _header()
-        chat, question, ask_button, clear_button, sources = _layout(settings)
+        with gr.Tabs(elem_id="nq-tabs"):
+            with gr.Tab("Chat", id="chat"):
+                chat, question, ask_button, clear_button, sources = _layout(settings)
+            with gr.Tab("Library", id="library"):
+                library_tab(settings, engine_of, status, lambda: status_line(engine_of), app)
 
         def respond(message: str, state: Conversation):
             yield from answer_turn(engine_of, texts, message, state)

@@ -260,3 +260,42 @@ def status_markdown(status: Mapping[str, object]) -> str:
 def status_error_markdown(error: Exception) -> str:
     """The status line when the engine cannot report (index missing, store down, ...)."""
     return f"**Not ready:** {inert(str(error))}"
+
+
+def library_rows(articles: list[Mapping[str, object]]) -> list[list[object]]:
+    """The Library table's rows: title, date, outlet, author, file, chunks.
+
+    >>> library_rows([{"title": "Port reopens", "date": "2026-02-02", "outlet": "Reuters",
+    ...                "byline": None, "source": "port.txt", "chunks": 2}])
+    [['Port reopens', '2026-02-02', 'Reuters', '', 'port.txt', 2]]
+    """
+    return [[a.get("title") or "(untitled)", a.get("date") or "", a.get("outlet") or "",
+             a.get("byline") or "", a["source"], a["chunks"]] for a in articles]
+
+
+def library_summary(articles: list[Mapping[str, object]]) -> str:
+    """One line above the Library table.
+
+    >>> library_summary([{"source": "a.txt", "published": None}, {"source": "a.txt",
+    ...                  "published": "2021-06-29"}])
+    '**2 articles** in 1 file · 1 undated'
+    """
+    files = {a["source"] for a in articles}
+    undated = sum(1 for a in articles if not a.get("published"))
+    line = (f"**{len(articles)} article{'s' * (len(articles) != 1)}** in {len(files)} "
+            f"file{'s' * (len(files) != 1)}")
+    return line + (f" · {undated} undated" if undated else "")
+
+
+def changes_markdown(changes: list[tuple[str, object]], errors: list[str]) -> str:
+    """What the last change to the library did: per file, its chunks added or removed and
+    the problems the ingest reported (with reasons); then what could not be done."""
+    parts = []
+    for source, report in changes:
+        counts = (f"{report.chunks_added} chunks added, {report.chunks_removed} removed, "
+                  f"{report.chunks_updated} updated")
+        parts.append(f"**{inert(source)}**: {counts} ({report.seconds:.1f} s)")
+        parts += [f"- skipped {inert(str(p))}" for p in report.skipped]
+        parts += [f"- note: {inert(str(p))}" for p in report.notes]
+    parts += [f"**Not done:** {inert(error)}" for error in errors]
+    return "\n".join(parts)
