@@ -23,7 +23,7 @@ from index.reader import SUPPORTED, read_file
 from index.store import Store, lexical_root, new_generation, open_rebuild, open_store
 from index.types import Chunk, Problem
 from rag.config import Settings
-from rag.errors import IndexMissingError, StoreError
+from rag.errors import ConfigError, IndexMissingError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +171,10 @@ def ingest(settings: Settings, paths: list[Path] | None = None, rebuild: bool = 
     only once it is gone from disk. Raises StoreError while another ingest writes the
     same local store (a lock file in the store dir; one left by a killed run is ignored).
     """
+    if paths is None and not Path(settings.corpus_dir).is_dir():
+        raise ConfigError(f"The corpus folder {settings.corpus_dir} does not exist: create it "
+                          f"and put article files in it ({' '.join(sorted(SUPPORTED))}), or "
+                          "point NEWSQA_CORPUS_DIR at yours.")
     embedder = embedder or make_embedder(settings)
     if settings.chroma_host:  # a Chroma server serialises writes itself
         return _ingest(settings, paths, rebuild, progress, embedder, reread)

@@ -7,16 +7,18 @@ extractive (offline default) or any OpenAI-compatible LLM.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 from index.embedder import make_embedder
 from index.store import lexical_root, open_store
 from rag.config import Settings, get_settings
-from rag.errors import IndexMissingError, QuestionError
+from rag.errors import FilterError, IndexMissingError, QuestionError
 from rag.extractive import ExtractiveAnswerer, asked_part
 from rag.extractive.question import date_range, is_broad
 from rag.lexical import SavedLexical
@@ -94,11 +96,11 @@ class Engine:
         retrieved = time.perf_counter()
         if self.generator is None:
             answer = self.extractive.answer(question, retrieval)
-            if note:
-                answer.notes.append(note)
             yield answer.text
         else:
             answer = yield from self._generate(question, retrieval)
+        if note:
+            answer.notes.append(note)
         answer.timings = Timings(rewrite_ms=_ms(began, started),
                                  retrieval_ms=_ms(started, retrieved),
                                  generation_ms=_ms(retrieved, time.perf_counter()))
@@ -142,22 +144,49 @@ class Engine:
         """How widely to search: a broad request ("What happened in June 2021?") reaches
         more passages, and the period it names becomes a date filter (a note says that
         undated articles were left out)."""
+        filters = self.known_filters(filters)
+        period = date_range(question) if is_broad(question) else None
+        if is_broad(question):
+            top_k = max(top_k, BROAD_TOP_K)
+        if period is not None:
+            since, until = period.since, period.until
+            if filters is not None:  # the narrower of the two periods
+                since = max(since, filters.since or since)
+                until = min(until, filters.until or until)
+            update = {"since": since, "until": until}
+            filters = filters.model_copy(update=update) if filters else Filters(**update)
+        if filters is None or not (filters.since or filters.until):
+            return top_k, filters, ""
+        lexical = self.retriever.lexical
+        undated = sum(n for source, n in lexical.undated_articles.items()
+                      if not filters.sources or source in filters.sources)
+        left_out = (f"{undated} article{'s' * (undated != 1)} without a date "
+                    f"{'was' if undated == 1 else 'were'} left out") if undated else ""
+        if period is not None:
+            return top_k, filters, (f"Only articles published in {period.phrase}"
+                                    + (f"; {left_out}." if left_out else "."))
+        return top_k, filters, (f"The date filter applies to dated articles: {left_out}."
+                                if left_out else "")
+
+    def known_filters(self, filters: FiltersArg) -> Filters | None:
+        """`filters` with each source as the index names it (a path to a file in the corpus
+        folder is taken as that file); a source it does not hold is a FilterError, not a
+        silent "the articles don't say"."""
         if isinstance(filters, dict):
             filters = Filters.model_validate(filters)
-        if not is_broad(question):
-            return top_k, filters, ""
-        top_k = max(top_k, BROAD_TOP_K)
-        period = date_range(question)
-        if period is None:
-            return top_k, filters, ""
-        since, until = period.since, period.until
-        if filters is not None:  # the narrower of the two periods
-            since = max(since, filters.since or since)
-            until = min(until, filters.until or until)
-        update = {"since": since, "until": until}
-        filters = filters.model_copy(update=update) if filters else Filters(**update)
-        return top_k, filters, (f"Only articles published in {period.phrase}; articles "
-                                "without a date were left out.")
+        if filters is None or not filters.sources:
+            return filters
+        known = self.retriever.lexical.sources
+        named = [source_of_path(s, self.settings.corpus_dir, known) for s in filters.sources]
+        unknown = [s for s in named if s not in known]
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], sorted(known), n=3)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise FilterError(f"No indexed article file is named {unknown[0]!r}.{hint} A "
+                              "source is a file's path inside the corpus folder "
+                              f"({self.settings.corpus_dir}); the page's Library tab lists "
+                              "them.")
+        return filters.model_copy(update={"sources": named})
 
     def standalone(self, question: str, history: list[tuple[str, str]]) -> str:
         """The question rewritten to stand alone when it leans on the conversation."""
@@ -200,6 +229,17 @@ class Engine:
         rows = sorted(found.values(), key=lambda row: row["source"])
         rows.sort(key=lambda row: row["published"] or "", reverse=True)  # stable; "" last
         return rows
+
+
+def source_of_path(source: str, corpus_dir: Path, known: frozenset[str]) -> str:
+    """A source as given, or, when it is not a known name but a path to a file inside the
+    corpus folder, that file's source name."""
+    if source in known:
+        return source
+    path, folder = Path(source).expanduser().resolve(), Path(corpus_dir).resolve()
+    if path.is_file() and path.is_relative_to(folder):
+        return path.relative_to(folder).as_posix()
+    return source
 
 
 MAX_QUESTION_CHARS = 2000  # a 1M-character question cost 14 s of CPU and 125 MB

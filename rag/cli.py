@@ -26,7 +26,12 @@ class _Group(click.Group):
             sys.exit(2)
 
 
+class NoArticlesError(NewsqaError):
+    """An ingest found nothing to read."""
+
+
 @click.group(cls=_Group)
+@click.version_option(package_name="newsqa", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def main(verbose: bool) -> None:
     """Ask questions about a collection of news articles; every answer cites its passages."""
@@ -46,9 +51,15 @@ def ingest(paths: tuple[Path, ...], rebuild: bool) -> None:
     from the corpus dir lose theirs. An interrupted run is completed by the next one.
     """
     from index.ingest import ingest as run_ingest
+    from index.reader import SUPPORTED
 
-    report = run_ingest(get_settings(), paths=list(paths) or None, rebuild=rebuild, progress=True)
+    settings = get_settings()
+    report = run_ingest(settings, paths=list(paths) or None, rebuild=rebuild, progress=True)
     click.echo(report.summary())
+    if not report.files:
+        where = ", ".join(map(str, paths)) or str(settings.corpus_dir)
+        raise NoArticlesError(f"No article files in {where}: newsqa reads "
+                              f"{' '.join(sorted(SUPPORTED))} files (hidden ones are skipped).")
 
 
 @main.command()

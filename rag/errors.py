@@ -29,6 +29,10 @@ class StoreChangedError(StoreError):
     """The collection this client held was dropped or rebuilt by another process."""
 
 
+class FilterError(NewsqaError):
+    """A filter names a source the index does not hold."""
+
+
 class QuestionError(NewsqaError):
     """The question cannot be read as asked (too long)."""
 

@@ -19,6 +19,7 @@ import os
 import shutil
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -209,6 +210,16 @@ class LexicalIndex:
     @cached_property
     def _all_chunks(self) -> list[Chunk]:
         return [c for s in self.segments for c in s.chunks]
+
+    @cached_property
+    def undated_articles(self) -> Counter:
+        """Per source, its articles without a publication date (a date filter skips them)."""
+        undated = {(c.source, c.article_id) for c in self.chunks if c.published_ts is None}
+        return Counter(source for source, _ in undated)
+
+    @cached_property
+    def sources(self) -> frozenset[str]:
+        return frozenset(c.source for c in self.chunks)
 
     @cached_property
     def by_id(self) -> dict[str, Chunk]:

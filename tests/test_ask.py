@@ -83,6 +83,34 @@ def test_cli_filters_reach_retrieval(fresh_env):
     assert {c["source"] for c in payload["citations"]} <= {"003_e7575791f94f3015.txt"}
 
 
+def test_cli_unknown_source_is_an_error_naming_the_close_ones(fresh_env):
+    result = CliRunner().invoke(main, ["ask", "--source", "003.txt", ASSAD])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "No indexed article file is named '003.txt'" in result.output
+
+
+def test_cli_ingest_of_a_missing_or_empty_corpus_says_so(monkeypatch, tmp_path):
+    """#12: both exited 0 with "files: 0"."""
+    from rag.config import get_settings
+
+    monkeypatch.setenv("NEWSQA_STORE_DIR", str(tmp_path / "store"))
+    monkeypatch.setenv("NEWSQA_EMBEDDER", "hash")
+    monkeypatch.setenv("NEWSQA_CORPUS_DIR", str(tmp_path / "nowhere"))
+    missing = CliRunner().invoke(main, ["ingest"])
+    assert missing.exit_code == 2 and "does not exist: create it" in missing.output
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("NEWSQA_CORPUS_DIR", str(tmp_path / "empty"))
+    get_settings.cache_clear()  # settings are read once per process
+    empty = CliRunner().invoke(main, ["ingest"])
+    assert empty.exit_code == 2 and "No article files in" in empty.output
+    assert ".docx" in empty.output and ".pdf" in empty.output
+
+
+def test_cli_version():
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0 and "0.1.0" in result.output
+
+
 def test_cli_shows_llm_errors_as_one_line(fresh_env, monkeypatch):
     monkeypatch.setenv("NEWSQA_LLM", "openai")
     result = CliRunner().invoke(main, ["ask", ASSAD])

@@ -105,8 +105,8 @@ def test_a_date_in_a_broad_request_becomes_a_filter(engine):
     answer = engine.ask("What happened in June 2021?")
     assert not answer.refused, answer.text
     assert {c.published[:7] for c in answer.citations} == {"2021-06"}
-    assert answer.notes == [("Only articles published in June 2021; articles without a date "
-                            "were left out.")]
+    assert answer.notes == [("Only articles published in June 2021; 4 articles without a "
+                            "date were left out.")]
     empty = engine.ask("What happened in March 2030?")
     assert empty.refused and "published in March 2030" in empty.notes[0]
 

@@ -105,6 +105,31 @@ def test_a_selective_filter_searched_exactly_finds_what_chromas_where_finds(engi
     assert retriever.lexical.matching(filters, limit=len(chosen) - 1) is None
 
 
+def test_a_source_the_index_does_not_hold_is_an_error_that_suggests_names(engine):
+    """#12: `--source 000.txt` or a typo answered "The articles don't say" without a word."""
+    from rag.errors import FilterError
+
+    with pytest.raises(FilterError, match=r"'000_d68abaf6e094f2ff\.tx'.*Did you mean "
+                                          r"000_d68abaf6e094f2ff\.txt"):
+        engine.ask("Who died?", filters=Filters(sources=["000_d68abaf6e094f2ff.tx"]))
+
+
+def test_a_source_given_as_a_path_to_a_corpus_file_is_that_file(engine, bundled_index):
+    path = str(bundled_index.corpus_dir / "003_e7575791f94f3015.txt")
+    answer = engine.ask("When was Assad's government overthrown?",
+                        filters=Filters(sources=[path]))
+    assert {c.source for c in answer.citations} == {"003_e7575791f94f3015.txt"}
+
+
+def test_a_date_filter_says_how_many_undated_articles_it_left_out(engine):
+    answer = engine.ask("US airstrikes on militias", filters=Filters(until=date(2021, 12, 31)))
+    assert answer.notes == [("The date filter applies to dated articles: 4 articles "
+                             "without a date were left out.")]
+    one = engine.ask("US airstrikes on militias", filters=Filters(
+        until=date(2021, 12, 31), sources=["004_94450483d03d6010.txt"]))
+    assert one.notes == []
+
+
 def test_date_filter_limits_both_sides(engine):
     filters = Filters(since=date(2026, 1, 1))
     hits = engine.retrieve("US airstrikes on militias", 5, filters).hits

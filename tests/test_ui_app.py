@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from ui_fakes import FakeEngine, free_port, served
 
 from rag.errors import ConfigError, IndexMissingError, LLMError
-from ui.app import build_app, examples_for, login_of
+from ui.app import build_app, examples_for, login_of, serve
 
 TROOPS = "How many American troops died in the Palmyra attack?"
 ASSAD = "When was Assad's government overthrown?"
@@ -330,6 +330,19 @@ def test_sources_of_an_html_article_index_its_extracted_text(tmp_path):
         assert text[citation.start:citation.end] == citation.quote
 
 
+def test_a_port_in_use_is_an_error_naming_our_settings(fake, settings):
+    """#12: a traceback named GRADIO_SERVER_PORT, not --port or NEWSQA_UI_PORT."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match=r"--port N` or NEWSQA_UI_PORT"):
+            serve(build_app(engine=fake, settings=settings), settings, host="127.0.0.1",
+                  port=port, block=False)
+
+
 def test_guessing_the_login_gets_slower_and_slower(monkeypatch):
     """#11: there was no login throttling."""
     from ui.app import Login
@@ -374,7 +387,7 @@ def test_the_library_adds_and_deletes_articles_through_the_page(tmp_path, corpus
         summary, table, _, problems, status, _ = page.predict(
             [handle_file(str(upload))], api_name="/library_upload")
         assert "Port-news.txt" in table_files(table) and "**7 articles** in 6 files" in summary
-        assert "**Port-news.txt**: 1 chunks added" in problems and "7 articles" in status
+        assert "**Port-news.txt**: 1 chunk added" in problems and "7 articles" in status
         assert (corpus / "Port-news.txt").read_text(encoding="utf-8") == PORT_STORY
         messages, sources = ask(page, "When did the port of Zanzibar reopen?")
         assert "Monday" in text_of(messages[-1]) and "Port-news.txt" in sources

@@ -210,3 +210,72 @@ def test_the_page_fetches_nothing_from_another_origin(browser, settings):
     finally:
         canary.close()
     assert canary.hits == []
+
+
+@pytest.fixture
+def library_page(browser, tmp_path, corpus):
+    """The page on the real engine over a private corpus copy that the test may change."""
+    from conftest import make_settings
+
+    from index.ingest import ingest
+    from rag.ask import Engine
+
+    settings = make_settings(tmp_path, corpus_dir=corpus)
+    ingest(settings, progress=False)
+    with served(Engine(settings), settings) as url:
+        context = browser.new_context(viewport={"width": 1440, "height": 1000})
+        tab = context.new_page()
+        tab.goto(url)
+        yield tab
+        context.close()
+
+
+def test_uploaded_pdf_and_docx_are_answered_and_a_deleted_article_is_gone(library_page,
+                                                                          tmp_path):
+    """#12: upload a PDF and a DOCX in the Library tab, ask about each and see the right
+    passage highlighted; delete one, and its answers go with it."""
+    from document_files import write_docx, write_pdf
+    from playwright.sync_api import expect
+
+    page = library_page
+    pdf = write_pdf(tmp_path / "harbour.pdf", [[
+        ("The harbour of Mombasa reopened on Tuesday after dredging work that lasted "
+         "eleven weeks, the port authority said."),
+        "Shipping lines said the first container vessel would berth on Wednesday."]],
+        title="Mombasa harbour reopens")
+    docx = write_docx(tmp_path / "bridge.docx", [
+        ("The new bridge over the Zambezi was opened by the transport minister on Friday, "
+         "four years after construction began."),
+        "It carries two lanes of road traffic and a railway line."],
+        title="Zambezi bridge opens")
+    page.get_by_role("tab", name="Library").click()
+    expect(page.locator("#nq-library")).to_contain_text("004_94450483d03d6010.txt",
+                                                        timeout=20_000)
+    page.locator("#nq-upload input[type=file]").set_input_files([str(pdf), str(docx)])
+    expect(page.locator("#nq-problems")).to_contain_text("bridge.docx", timeout=60_000)
+    expect(page.locator("#nq-library")).to_contain_text("Mombasa harbour reopens")
+    expect(page.locator("#nq-library")).to_contain_text("Zambezi bridge opens")
+    expect(page.locator("#nq-status")).to_contain_text("8 articles")
+    screenshot(page, "ui-library.png")
+
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "When did the harbour of Mombasa reopen?")
+    expect(page.locator("#nq-sources mark").first).to_contain_text("Tuesday", timeout=20_000)
+    expect(page.locator("#nq-sources .nq-meta").first).to_contain_text("harbour.pdf")
+    ask(page, "Who opened the bridge over the Zambezi?")
+    expect(page.locator("#nq-sources .nq-question")).to_contain_text("Zambezi",
+                                                                      timeout=20_000)
+    expect(page.locator("#nq-sources mark").first).to_contain_text("transport minister")
+    expect(page.locator("#nq-sources .nq-meta").first).to_contain_text("bridge.docx")
+
+    page.get_by_role("tab", name="Library").click()
+    page.locator("#nq-chosen input").fill("harbour.pdf")
+    page.get_by_role("option", name="harbour.pdf").click()
+    page.locator("#nq-delete").click()
+    expect(page.locator("#nq-status")).to_contain_text("7 articles", timeout=30_000)
+    expect(page.locator("#nq-library")).not_to_contain_text("harbour.pdf")
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "When did the harbour of Mombasa reopen after dredging?")
+    expect(page.locator("#nq-sources .nq-question")).to_contain_text("dredging",
+                                                                      timeout=20_000)
+    expect(page.locator("#nq-sources")).not_to_contain_text("harbour.pdf")

@@ -251,12 +251,18 @@ def serve(app: gr.Blocks, settings: Settings, *, host: str | None = None,
     if not auth and not is_loopback(host):
         log.warning("serving on %s without a login: anyone who can reach it can ask; "
                     "set NEWSQA_UI_USER and NEWSQA_UI_PASSWORD for one", host)
-    _, url, _ = app.launch(
-        server_name=host, server_port=port or settings.ui_port, share=False, auth=auth,
-        prevent_thread_lock=not block, quiet=not block, run_history=False,
-        footer_links=["api"], theme=theme(), css=CSS, head=HEAD,
-        app_kwargs={"middleware": headers.middleware()},
-    )
+    port = port or settings.ui_port
+    try:
+        _, url, _ = app.launch(
+            server_name=host, server_port=port, share=False, auth=auth,
+            prevent_thread_lock=not block, quiet=not block, run_history=False,
+            footer_links=["api"], theme=theme(), css=CSS, head=HEAD,
+            app_kwargs={"middleware": headers.middleware()},
+        )
+    except OSError as error:  # gradio's message names its own variable, not ours
+        raise ConfigError(f"Cannot serve on {host}:{port} ({error.strerror or 'port in use'}): "
+                          "another program holds the port; choose another with "
+                          "`newsqa chat --port N` or NEWSQA_UI_PORT.") from error
     return url
 
 

@@ -20,6 +20,7 @@ from ui import render
 log = logging.getLogger(__name__)
 
 COLUMNS = ["Title", "Date", "Outlet", "Author", "File", "Chunks"]
+COLUMN_WIDTHS = ["34%", "14%", "12%", "12%", "20%", "8%"]
 # A handler whose default is a gr.Progress gets a progress bar; gradio makes a fresh one per
 # call from it, and track_tqdm shows the ingest's own tqdm bar there.
 INGEST_PROGRESS = gr.Progress(track_tqdm=True)
@@ -40,7 +41,8 @@ def library_tab(settings: Settings, engine_of: Callable, status: gr.Markdown,
                              elem_id="nq-url")
             import_button = gr.Button("Import", elem_id="nq-import")
     table = gr.Dataframe(headers=COLUMNS, value=[], interactive=False, wrap=True,
-                         elem_id="nq-library", label="Indexed articles")
+                         column_widths=COLUMN_WIDTHS, elem_id="nq-library",
+                         label="Indexed articles")
     with gr.Row(equal_height=True):
         chosen = gr.Dropdown(label="Article file", choices=[], elem_id="nq-chosen", scale=4)
         reread_button = gr.Button("Read again", elem_id="nq-reread", scale=1)

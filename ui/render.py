@@ -292,10 +292,14 @@ def changes_markdown(changes: list[tuple[str, object]], errors: list[str]) -> st
     the problems the ingest reported (with reasons); then what could not be done."""
     parts = []
     for source, report in changes:
-        counts = (f"{report.chunks_added} chunks added, {report.chunks_removed} removed, "
-                  f"{report.chunks_updated} updated")
-        parts.append(f"**{inert(source)}**: {counts} ({report.seconds:.1f} s)")
-        parts += [f"- skipped {inert(str(p))}" for p in report.skipped]
-        parts += [f"- note: {inert(str(p))}" for p in report.notes]
-    parts += [f"**Not done:** {inert(error)}" for error in errors]
+        counts = (f"{_count(report.chunks_added, 'chunk')} added, {report.chunks_removed} "
+                  f"removed, {report.chunks_updated} updated")
+        parts.append(f"- **{inert(source)}**: {counts} ({report.seconds:.1f} s)")
+        parts += [f"  - skipped {inert(str(p))}" for p in report.skipped]
+        parts += [f"  - note: {inert(str(p))}" for p in report.notes]
+    parts += [f"- **Not done:** {inert(error)}" for error in errors]
     return "\n".join(parts)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
