@@ -321,11 +321,14 @@ class Store:
         return [chunk for page in self._pages(["documents", "metadatas"])
                 for chunk in _chunks(page)]
 
-    def _pages(self, include: list[str]) -> Iterator[dict]:
+    def _pages(self, include: list[str], collection=None) -> Iterator[dict]:
+        """Every record of the chunk collection (or `collection`), PAGE at a time: one read
+        of them all fails past about 32k records ("too many SQL variables")."""
+        collection = collection if collection is not None else self.collection
         offset = 0
         while True:
             with failures(self.disk):
-                page = self.collection.get(include=include, limit=PAGE, offset=offset)
+                page = collection.get(include=include, limit=PAGE, offset=offset)
             if not page["ids"]:
                 return
             yield page
@@ -387,9 +390,8 @@ class Store:
     def manifest_entries(self) -> dict[str, dict]:
         """source -> what was recorded with its fingerprint: the file's size, mtime_ns and
         chunk count, and when (`at`), for entries written since they were recorded."""
-        with failures(self.disk):
-            found = self.files.get(include=["metadatas"])
-        return dict(zip(found["ids"], found["metadatas"], strict=True))
+        return {source: meta for page in self._pages(["metadatas"], self.files)
+                for source, meta in zip(page["ids"], page["metadatas"], strict=True)}
 
     def record_files(self, entries: dict[str, dict | str]) -> None:
         """Marks files done: source -> its fingerprint, or a dict of it and its stat."""

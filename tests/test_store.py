@@ -188,3 +188,17 @@ def test_a_chroma_server_that_dies_is_a_store_error_not_an_httpx_one(tmp_path, c
         store.query(embedder.embed(["Aleppo"])[0], k=1)
     with pytest.raises(StoreError, match="Chroma server"):
         store.count()
+
+
+def test_the_manifest_is_read_in_pages(tmp_path, monkeypatch):
+    """#13: at 35,600 files one read of the whole manifest failed in Chroma's SQLite ("too
+    many SQL variables", past 32,766), so every ingest of a big archive did."""
+    from index.embedder import HashEmbedder
+
+    settings = make_settings(tmp_path, embedder="hash")
+    store = open_store(settings, HashEmbedder(), create=True)
+    entries = {f"f{i}.txt": {"fingerprint": "x:v", "size": i, "mtime_ns": i, "chunks": 0,
+                             "at": 1.0} for i in range(20)}
+    store.record_files(entries)
+    monkeypatch.setattr("index.store.PAGE", 7)
+    assert store.manifest_entries() == entries
