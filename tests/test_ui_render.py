@@ -129,14 +129,22 @@ def test_html_in_the_answer_stays_escaped_around_linked_markers():
     assert html.unescape(re.sub(r"<[^>]+>", "", shown)) == text
 
 
-def test_unlinking_gives_back_the_plain_markers_and_nothing_else():
-    text = 'Two died [1] &lt;a class="nq-cite" href="#nq-source-1"&gt;[1]&lt;/a&gt; [2].'
-    answer = Answer(text=text, citations=[citation()])
-    linked = render.answer_markdown(answer)
-    assert "nq-cite" in linked
-    assert render.unlink_markers(linked) == render.answer_markdown(Answer(text=text))
-    assert render.unlink_markers(render.answer_markdown(Answer(text=text))) == (
-        render.answer_markdown(Answer(text=text)))
+def test_every_answer_of_a_conversation_keeps_its_own_sources():
+    """#12: only the latest answer's markers led anywhere; earlier ones became plain [n]."""
+    first = Answer(text="Two died [1].", citations=[citation()])
+    second = Answer(text="It was Sunday [1] [2].", citations=[citation(), citation(marker=2)])
+    bubbles = [render.answer_markdown(first, turn=1), render.answer_markdown(second, turn=2)]
+    assert re.findall(r'href="#([\w-]+)"', bubbles[0]) == ["nq-source-1-1"]
+    assert re.findall(r'href="#([\w-]+)"', bubbles[1]) == ["nq-source-2-1", "nq-source-2-2"]
+    # each bubble carries its sources (shown there on a narrow screen, and copied with it)
+    assert re.findall(r'<li id="([\w-]+)"', bubbles[1]) == ["nq-b-2-1", "nq-b-2-2"]
+    assert "<mark>" in bubbles[0] and FILE in bubbles[0]
+    sections = [render.sources_section(a, {FILE: TEXT}, q, turn)
+                for turn, (a, q) in enumerate([(first, "Who?"), (second, "When?")], start=1)]
+    panel = render.conversation_sources_html(sections)
+    ids = re.findall(r'id="(nq-[\w-]+)"', panel)
+    assert ids == ["nq-turn-2", "nq-source-2-1", "nq-source-2-2", "nq-turn-1", "nq-source-1-1"]
+    assert [m.group(1) for m in render.LINKED_MARKER.finditer(bubbles[1])] == ["[1]", "[2]"]
 
 
 @pytest.mark.parametrize("text", [

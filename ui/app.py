@@ -60,6 +60,7 @@ class Conversation:
 
     messages: list[dict] = field(default_factory=list)
     history: list[tuple[str, str]] = field(default_factory=list)
+    sections: list[str] = field(default_factory=list)  # each answer's Sources panel part
 
 
 def build_app(engine: AnswerEngine | None = None, settings: Settings | None = None) -> gr.Blocks:
@@ -129,8 +130,8 @@ def _layout(settings: Settings):
             )
             with gr.Row(elem_id="nq-ask"):
                 question = gr.Textbox(
-                    elem_id="nq-question", show_label=False, scale=6, autofocus=True,
-                    container=False,
+                    label="Question", elem_id="nq-question", show_label=False, scale=6,
+                    autofocus=True, container=False,  # the label stays for screen readers
                     placeholder="Ask about the articles, e.g. who said what, when, how many…",
                 )
                 ask_button = gr.Button("Ask", variant="primary", scale=1, min_width=80,
@@ -161,21 +162,21 @@ def answer_turn(engine_of, texts: SourceTexts, message: str, state: Conversation
         yield state.messages, state, gr.skip(), ""
         return
     convo = copy.deepcopy(state)  # the session's state is only replaced, never mutated
-    # The panel is about to show this question's sources: earlier markers must not point there.
-    convo.messages = [_message(m["role"], render.unlink_markers(m["content"]))
-                      for m in convo.messages]
     convo.messages += [_message("user", render.user_markdown(question)),
                        _message("assistant", "…")]
-    yield convo.messages, convo, render.pending_sources_html(question), ""
+    pending = render.pending_section(question)
+    yield convo.messages, convo, render.conversation_sources_html(convo.sections, pending), ""
     try:
         answer = yield from _stream_answer(engine_of(), question, convo)
     except Exception as error:  # noqa: BLE001 (each kind is logged in _show_error)
         yield _show_error(convo, question, error)
         return
-    convo.messages[-1] = _message("assistant", render.answer_markdown(answer))
+    turn = len(convo.sections) + 1  # markers of every answer keep their own entries
+    convo.messages[-1] = _message("assistant", render.answer_markdown(answer, turn))
     convo.history.append((question, answer.text))
-    panel = render.sources_html(answer, texts.for_answer(answer), question)
-    yield convo.messages, convo, panel, gr.skip()
+    convo.sections.append(render.sources_section(answer, texts.for_answer(answer), question,
+                                                 turn))
+    yield convo.messages, convo, render.conversation_sources_html(convo.sections), gr.skip()
 
 
 def _stream_answer(engine: AnswerEngine, question: str, convo: Conversation):
@@ -200,7 +201,8 @@ def _show_error(convo: Conversation, question: str, error: Exception):
         error = RuntimeError(f"something went wrong inside newsqa ({type(error).__name__}); "
                              "the details are in the server log")
     convo.messages[-1] = _message("assistant", render.error_markdown(error))
-    return convo.messages, convo, render.failed_sources_html(error), gr.skip()
+    panel = render.conversation_sources_html(convo.sections, render.failed_section(error))
+    return convo.messages, convo, panel, gr.skip()
 
 
 def _message(role: str, content: str) -> dict:
@@ -310,7 +312,13 @@ class Login:
 
 
 def theme() -> gr.themes.Base:
-    return gr.themes.Default(primary_hue="indigo", neutral_hue="slate")
+    # The system's own fonts: the default theme's web font is never fetched (offline, and
+    # the page's CSP forbids it), and its stand-ins mixed glyphs of two fonts.
+    # Secondary text at 7:1 in both modes: the theme's own grey was 2.56:1.
+    return gr.themes.Default(primary_hue="indigo", neutral_hue="slate",
+                             font=["ui-sans-serif", "system-ui", "sans-serif"],
+                             font_mono=["ui-monospace", "SFMono-Regular", "monospace"]).set(
+        body_text_color_subdued="#4b5563", body_text_color_subdued_dark="#cbd5e1")
 
 
 def launch(settings: Settings, host: str | None = None, port: int | None = None) -> None:

@@ -23,7 +23,7 @@ _RAW_MARKER = re.compile(r"\s*(?:\[\^?\d[\d,;\s–-]*(?:\]|$)|【\d+】|\(\d{1,2
 _IMAGE = re.compile(r"!(?=\[)")  # Markdown image syntax: ![alt](url) and ![alt][ref]
 # A marker as link_markers() writes it. Answer text is escaped before markers are linked,
 # so this exact markup can only come from us: unlinking it never touches the answer's text.
-LINKED_MARKER = re.compile(r'<a class="nq-cite" href="#nq-source-\d+"[^>]*>(\[\d+\])</a>')
+LINKED_MARKER = re.compile(r'<a class="nq-cite" href="#nq-source-[\d-]+"[^>]*>(\[\d+\])</a>')
 
 
 def inert(text: str) -> str:
@@ -43,31 +43,56 @@ def user_markdown(question: str) -> str:
     return inert(question)
 
 
-def answer_markdown(answer: Answer) -> str:
+def answer_markdown(answer: Answer, turn: int | None = None) -> str:
     """The chat bubble for an answer: its text (inert: HTML escaped, Markdown kept but no
-    image, each [n] with
-    a source linked to it), marked as not-in-the-articles when refused, and a warning
-    for unsupported sentences.
+    image, each [n] with a source linked to it), marked as not-in-the-articles when
+    refused, and a warning for unsupported sentences. With `turn` (its place in the
+    conversation), markers link to that turn's entries, and the bubble carries its own
+    sources, so that every answer keeps them (the page shows them in the bubble on a
+    narrow screen, and the copy button copies them).
 
     >>> answer_markdown(Answer(text="Two troops died [1]."))
     'Two troops died [1].'
     """
     text = inert(answer.text.strip())
-    text = link_markers(text, {citation.marker for citation in answer.citations})
+    text = link_markers(text, {citation.marker for citation in answer.citations}, turn)
     parts = [_refusal_markdown(text) if answer.refused else text]
     parts += [f"*{inert(note)}*" for note in answer.notes]
     if answer.unsupported:
         quoted = "; ".join(f"“{inert(s)}”" for s in answer.unsupported)
         parts.append(f"> **Check before relying on it**, not found in the cited passages: {quoted}")
+    if turn is not None and answer.citations:
+        parts.append(bubble_sources_html(answer, turn))
     return "\n\n".join(parts)
 
 
-def source_anchor(marker: int) -> str:
-    """The id of marker `marker`'s entry in the Sources panel."""
-    return f"nq-source-{marker}"
+def bubble_sources_html(answer: Answer, turn: int) -> str:
+    """An answer's sources inside its bubble, foldable: number, title, date, file, quote."""
+    items = []
+    for citation in sorted(answer.citations, key=lambda c: c.marker):
+        meta = " · ".join(_escape(part) for part in (citation.title, citation.outlet,
+                                                      citation.date_label, citation.source)
+                          if part)
+        items.append(f'<li id="{bubble_anchor(citation.marker, turn)}" '
+                     f'value="{citation.marker}"><span class="nq-meta">{meta}</span><br>'
+                     f"<mark>{_escape(citation.quote)}</mark></li>")
+    label = "Closest passages" if answer.refused else f"Sources ({len(items)})"
+    return (f'<details class="nq-bubble-sources" open><summary>{label}</summary>'
+            f'<ol>{"".join(items)}</ol></details>')
 
 
-def link_markers(escaped_text: str, markers: Collection[int]) -> str:
+def source_anchor(marker: int, turn: int | None = None) -> str:
+    """The id of marker `marker`'s entry in the Sources panel (of answer `turn`)."""
+    return f"nq-source-{marker}" if turn is None else f"nq-source-{turn}-{marker}"
+
+
+def bubble_anchor(marker: int, turn: int) -> str:
+    """The id of the entry in the answer's own bubble (the page's script goes there when
+    the panel is hidden: the same id with "nq-b-" for "nq-source-")."""
+    return f"nq-b-{turn}-{marker}"
+
+
+def link_markers(escaped_text: str, markers: Collection[int], turn: int | None = None) -> str:
     """Each [n] in already-escaped text that has a source becomes a link to its entry in
     the Sources panel (the Chatbot's sanitizer keeps <a> with class, href and title);
     a marker without a source stays plain text.
@@ -79,16 +104,10 @@ def link_markers(escaped_text: str, markers: Collection[int]) -> str:
         marker = int(match.group(1))
         if marker not in markers:
             return match.group(0)
-        return (f'<a class="nq-cite" href="#{source_anchor(marker)}" '
+        return (f'<a class="nq-cite" href="#{source_anchor(marker, turn)}" '
                 f'title="Show source {marker}">[{marker}]</a>')
 
     return MARKER.sub(link, escaped_text)
-
-
-def unlink_markers(markdown: str) -> str:
-    """An answer bubble with its marker links back to plain [n]: for earlier answers,
-    whose sources the panel no longer shows."""
-    return LINKED_MARKER.sub(r"\1", markdown)
 
 
 def _refusal_markdown(text: str) -> str:
@@ -158,7 +177,7 @@ def _escape(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def citation_html(citation: Citation, file_text: str | None) -> str:
+def citation_html(citation: Citation, file_text: str | None, turn: int | None = None) -> str:
     """One Sources entry: number, title, outlet, date, file, and the highlighted passage.
 
     When the file's text is unknown or no longer matches the offsets (the file changed
@@ -172,7 +191,7 @@ def citation_html(citation: Citation, file_text: str | None) -> str:
         if part
     )
     return (
-        f'<article class="nq-source" id="{source_anchor(citation.marker)}">'
+        f'<article class="nq-source" id="{source_anchor(citation.marker, turn)}">'
         f'<header><span class="nq-marker">[{citation.marker}]</span> '
         f'<span class="nq-title">{title}</span></header>'
         f'<div class="nq-meta">{meta}</div>'
@@ -196,12 +215,27 @@ def sources_html(answer: Answer, file_texts: Mapping[str, str], question: str | 
     `file_texts` maps a citation's `source` to the file's decoded text (the text the
     offsets index into); missing files fall back to the quote alone.
     """
+    return _panel(sources_section(answer, file_texts, question))
+
+
+def sources_section(answer: Answer, file_texts: Mapping[str, str], question: str | None = None,
+                    turn: int | None = None) -> str:
+    """One answer's part of the Sources panel (of answer `turn` of a conversation)."""
     citations = sorted(answer.citations, key=lambda c: c.marker)
     head = _sources_heading(answer, question, len(citations))
     if not citations:
-        return _panel(head + '<p class="nq-empty">No passage came close to the question.</p>')
-    entries = "".join(citation_html(c, file_texts.get(c.source)) for c in citations)
-    return _panel(head + entries)
+        body = '<p class="nq-empty">No passage came close to the question.</p>'
+    else:
+        body = "".join(citation_html(c, file_texts.get(c.source), turn) for c in citations)
+    anchor = "" if turn is None else f' id="nq-turn-{turn}"'
+    return f'<div class="nq-turn"{anchor}>{head}{body}</div>'
+
+
+def conversation_sources_html(sections: list[str], pending: str | None = None) -> str:
+    """The Sources panel of a conversation: every answer's sources, the newest first (so a
+    marker in any earlier answer still finds its entry), after the question pending."""
+    parts = ([pending] if pending else []) + list(reversed(sections))
+    return _panel("".join(parts)) if parts else empty_sources_html()
 
 
 def _sources_heading(answer: Answer, question: str | None, count: int) -> str:
@@ -228,13 +262,22 @@ def empty_sources_html() -> str:
 
 def pending_sources_html(question: str) -> str:
     """The panel while an answer is being found."""
-    return _panel(f'<h3>Sources</h3><div class="nq-question">“{_escape(question)}”</div>'
-                  '<p class="nq-empty">Searching the articles…</p>')
+    return _panel(pending_section(question))
+
+
+def pending_section(question: str) -> str:
+    return (f'<div class="nq-turn"><h3>Sources</h3><div class="nq-question">'
+            f'“{_escape(question)}”</div><p class="nq-empty">Searching the articles…</p></div>')
 
 
 def failed_sources_html(error: Exception) -> str:
     """The panel after an error: no sources, and the message again."""
-    return _panel(f'<h3>Sources</h3><p class="nq-error">No answer: {_escape(str(error))}</p>')
+    return _panel(failed_section(error))
+
+
+def failed_section(error: Exception) -> str:
+    return (f'<div class="nq-turn"><h3>Sources</h3><p class="nq-error">No answer: '
+            f'{_escape(str(error))}</p></div>')
 
 
 def _panel(inner: str) -> str:
