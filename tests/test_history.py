@@ -1,7 +1,8 @@
-"""ui/history.py: conversations kept in a real SQLite file in tmp_path."""
+"""ui/history.py: conversations kept in a real SQLite file in tmp_path, and their exports."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import threading
@@ -21,6 +22,8 @@ from ui.history import (
     HistoryError,
     default_title,
     store_path,
+    to_json,
+    to_markdown,
 )
 
 
@@ -382,6 +385,81 @@ def test_threads_on_a_fresh_store_prepare_the_file_once(tmp_path):
         thread.join()
     assert sorted(s.id for s in store.list("alice")) == sorted(ids)
     assert len(ids) == 4
+
+
+# -- exports ------------------------------------------------------------------------------
+
+
+def conversation_turns() -> list[tuple[str, Answer]]:
+    return [("When did the port reopen?", answer()),
+            ("And the storm?", answer("The storm passed [1].").model_copy(
+                update={"citations": [citation(1, source="other/storm.html", start=5, end=53,
+                                               quote="The storm passed north of the bay.")],
+                        "notes": [], "unsupported": [], "short": None}))]
+
+
+def test_markdown_export_holds_every_question_quote_file_offset_and_date():
+    turns = conversation_turns()
+    markdown = to_markdown("Harbour questions", turns)
+
+    assert markdown.startswith("# Harbour questions\n")
+    for question, reply in turns:
+        assert f"## {question}" in markdown
+        assert reply.text in markdown
+        for c in reply.citations:
+            for line in c.quote.splitlines():
+                assert f"> {line}" in markdown
+            assert f"`{c.source}` ({c.start}-{c.end})" in markdown
+            assert c.date_label in markdown
+    assert "Port reopens" in markdown and "Coast Herald" in markdown
+    assert "2 February (year not given)" in markdown and "date unknown" in markdown
+    assert "_Only articles published in February 2026 were searched._" in markdown
+    assert "It reopened at dawn." in markdown
+
+
+def test_markdown_export_numbers_sources_like_the_markers():
+    reply = answer().model_copy(update={"citations": [citation(3), citation(1)]})
+    markdown = to_markdown("T", [("Q?", reply)])
+    entries = [line for line in markdown.splitlines() if line[:2] in ("1.", "3.")]
+    assert [line[:2] for line in entries] == ["1.", "3."]
+    assert "(100-148)" in entries[0] and "(300-348)" in entries[1]
+    # each quote sits in a blockquote inside its list entry
+    assert "\n   > Quote number 1, with" in markdown
+
+
+def test_markdown_export_of_an_empty_conversation():
+    assert to_markdown("Nothing yet", []) == "# Nothing yet\n\n_No questions yet._\n"
+
+
+def test_json_export_parses_and_round_trips_every_citation():
+    turns = conversation_turns()
+    exported_at = datetime(2026, 3, 2, 12, 30, tzinfo=UTC)
+
+    document = json.loads(to_json("Harbour questions", turns, exported_at=exported_at))
+
+    assert set(document) == {"title", "exported_at", "turns"}
+    assert document["title"] == "Harbour questions"
+    assert datetime.fromisoformat(document["exported_at"]) == exported_at
+    back = [(t["question"], Answer.model_validate(t["answer"])) for t in document["turns"]]
+    assert back == turns
+    assert [c for _, a in back for c in a.citations] == [c for _, a in turns for c in a.citations]
+
+
+def test_json_export_keeps_text_readable_and_stamps_the_time_when_not_given():
+    text = to_json("Café", conversation_turns())
+    assert "“curly”" in text and "Café" in text  # not \\u escapes
+    stamped = datetime.fromisoformat(json.loads(text)["exported_at"])
+    assert abs(stamped - datetime.now(UTC)) < timedelta(minutes=1)
+
+
+def test_a_stored_conversation_exports_whole(store):
+    conversation = store.create("alice", "Harbour")
+    for question, reply in conversation_turns():
+        store.add_turn("alice", conversation, question, reply)
+    title = store.summary("alice", conversation).title
+    document = json.loads(to_json(title, store.turns("alice", conversation)))
+    assert [(t["question"], Answer.model_validate(t["answer"])) for t in document["turns"]] \
+        == conversation_turns()
 
 
 def test_a_file_with_a_good_header_but_damaged_pages_is_moved_aside(tmp_path):

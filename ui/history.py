@@ -1,6 +1,6 @@
-"""Conversations that last: each owner's chats kept in SQLite inside the store folder.
-No gradio here: the page passes an owner key (a browser session id, or the user name with
-a login) and gets plain values back.
+"""Conversations that last: each owner's chats kept in SQLite inside the store folder, and
+exported as Markdown or JSON. No gradio here: the page passes an owner key (a browser
+session id, or the user name with a login) and gets plain values back.
 
 Every answer is stored whole (`Answer.model_dump(mode="json")`), so a conversation read
 back months later still shows each claim's file, offsets, quote and date.
@@ -14,7 +14,7 @@ import logging
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from rag.config import Settings
 from rag.errors import NewsqaError
-from rag.types import Answer
+from rag.types import Answer, Citation
 
 log = logging.getLogger(__name__)
 
@@ -358,6 +358,57 @@ def default_title(question: str, limit: int = TITLE_CHARS) -> str:
     return cut.rstrip(" ,;:.-") + "…"
 
 
+# -- exports (pure: the caller reads the turns and writes the file) --------------------
+
+
+def to_markdown(title: str, turns: Sequence[Turn]) -> str:
+    """A conversation as a Markdown document: each question as a heading, the answer with
+    its [n] markers, then its sources numbered like the markers, each with file, offsets,
+    date, title and outlet, and the quote itself. Text is kept verbatim (not escaped), so
+    that every quote can be found in the export exactly as in its article."""
+    parts = [f"# {_one_line(title)}"]
+    for question, answer in turns:
+        parts += [f"## {_one_line(question)}", _answer_markdown(answer)]
+        if answer.citations:
+            parts += ["**Sources**", _sources_markdown(answer.citations)]
+    if not turns:
+        parts.append("_No questions yet._")
+    return "\n\n".join(parts) + "\n"
+
+
+def to_json(title: str, turns: Sequence[Turn], exported_at: datetime | None = None) -> str:
+    """A conversation as JSON: {"title", "exported_at", "turns": [{"question", "answer"}]},
+    each answer whole (`Answer.model_validate` reads it back)."""
+    document = {
+        "title": title,
+        "exported_at": (exported_at or _now()).astimezone(UTC).isoformat(timespec="seconds"),
+        "turns": [{"question": question, "answer": answer.model_dump(mode="json")}
+                  for question, answer in turns],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+
+def _answer_markdown(answer: Answer) -> str:
+    lines = [answer.text.strip()]
+    lines += [f"_{note}_" for note in answer.notes]
+    if answer.unsupported:
+        lines.append("Not found in the cited passages: "
+                     + "; ".join(f"“{sentence}”" for sentence in answer.unsupported))
+    return "\n\n".join(lines)
+
+
+def _sources_markdown(citations: Sequence[Citation]) -> str:
+    return "\n".join(_source_markdown(c) for c in sorted(citations, key=lambda c: c.marker))
+
+
+def _source_markdown(citation: Citation) -> str:
+    """One numbered source: `file` (start-end), date, title, outlet; then the quote."""
+    about = [f"`{citation.source}` ({citation.start}-{citation.end})", citation.date_label]
+    about += [part for part in (citation.title, citation.outlet) if part]
+    quote = "\n".join(f"   > {line}".rstrip() for line in citation.quote.splitlines() or [""])
+    return f"{citation.marker}. {', '.join(about)}\n{quote}"
+
+
 # -- small helpers -------------------------------------------------------------------
 
 
@@ -386,6 +437,10 @@ def _answer_of(turn_id: int, text: str) -> Answer:
     except (ValueError, ValidationError) as error:
         raise HistoryError(f"Turn {turn_id} of this conversation cannot be read by this "
                            f"version of newsqa ({error}); it is kept as stored.") from error
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _header_problem(path: Path) -> str | None:
