@@ -347,3 +347,61 @@ def test_secondary_text_and_citation_pills_are_readable(browser, page_url, schem
         ratios = tab.evaluate(CONTRAST, selector)
         assert ratios and min(ratios) >= 4.5, (selector, ratios)
     context.close()
+
+
+def test_a_conversation_survives_a_reload_and_exports_with_its_sources(browser, tmp_path,
+                                                                        bundled_index):
+    """#12: history was lost on reload and there was no export."""
+    import json
+
+    from playwright.sync_api import expect
+
+    from rag.ask import Engine
+
+    settings = bundled_index.model_copy(update={"store_dir": tmp_path / "store"})
+    with served(Engine(bundled_index), settings) as url:
+        context = browser.new_context(viewport={"width": 1440, "height": 1000},
+                                      accept_downloads=True)
+        tab = context.new_page()
+        tab.goto(url)
+        ask(tab, TURKEY)
+        expect(last_answer(tab).locator("a.nq-cite")).not_to_have_count(0, timeout=20_000)
+        ask(tab, "When did he say it?")
+        expect(tab.locator("#nq-chat .message-row.bot-row")).to_have_count(2, timeout=20_000)
+        expect(last_answer(tab).locator("a.nq-cite")).not_to_have_count(0, timeout=20_000)
+        tab.wait_for_timeout(500)  # the turn is stored right after it is shown
+        tab.reload()
+        expect(tab.locator("#nq-chat .message-row.bot-row")).to_have_count(2, timeout=20_000)
+        expect(tab.locator("#nq-sources .nq-question").first).to_contain_text(
+            "When did he say it?")
+        marker = tab.locator("#nq-chat .message-row.bot-row").first.locator("a.nq-cite").first
+        marker.click()  # an earlier answer's marker still finds its source after the reload
+        expect(tab).to_have_url(re.compile(r"#nq-source-1-\d+$"))
+
+        tab.locator("#nq-conversations").get_by_text("Conversations").click()
+        with tab.expect_download() as download:
+            tab.locator("#nq-export-json").click()
+            tab.locator("#nq-exported a").first.click(timeout=20_000)
+        exported = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
+        turns = exported["turns"]
+        assert [t["question"] for t in turns] == [TURKEY, "When did he say it?"]
+        for turn in turns:
+            assert turn["answer"]["citations"]
+            for citation in turn["answer"]["citations"]:
+                text = (bundled_index.corpus_dir / citation["source"]).read_text(
+                    encoding="utf-8")
+                assert text[citation["start"]:citation["end"]] == citation["quote"]
+
+        tab.locator("#nq-new").click()
+        expect(tab.locator("#nq-chat .message-row")).to_have_count(0)
+        ask(tab, ASSAD)
+        expect(last_answer(tab)).to_contain_text("December 2024", timeout=20_000)
+        tab.wait_for_timeout(500)
+        tab.locator("#nq-past input").click()
+        options = tab.get_by_role("option")
+        expect(options).to_have_count(2)
+        options.filter(has_text=TURKEY[:30]).click()  # the first conversation, reopened
+        expect(tab.locator("#nq-chat .message-row.bot-row")).to_have_count(2, timeout=20_000)
+        expect(tab.locator("#nq-chat")).to_contain_text("Hakan Fidan")
+        screenshot(tab, "ui-conversations.png")
+        context.close()

@@ -9,8 +9,7 @@ import hmac
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,6 +20,7 @@ from rag.config import Settings, get_settings, is_loopback
 from rag.errors import ConfigError, NewsqaError
 from rag.types import Answer
 from ui import headers, render
+from ui.conversations import Conversation, Conversations, ConversationsPanel, browser_state, message
 from ui.library import library_tab
 from ui.style import CSS, HEAD
 
@@ -53,28 +53,22 @@ class AnswerEngine(Protocol):
     def articles(self) -> list[dict]: ...
 
 
-@dataclass
-class Conversation:
-    """One browser session's chat (held in gr.State, so every visitor has their own):
-    the messages the Chatbot shows, and the (question, answer) turns the engine sees."""
-
-    messages: list[dict] = field(default_factory=list)
-    history: list[tuple[str, str]] = field(default_factory=list)
-    sections: list[str] = field(default_factory=list)  # each answer's Sources panel part
-
-
 def build_app(engine: AnswerEngine | None = None, settings: Settings | None = None) -> gr.Blocks:
     """The chat page, not yet served. Without `engine`, the process's shared
     rag.ask engine is created on first use, so building never touches the index."""
     settings = settings or get_settings()
     engine_of = _engine_provider(engine, settings)
     texts = SourceTexts(settings.corpus_dir)
+    conversations = Conversations(settings, texts.for_answer)
     with gr.Blocks(title="newsqa: ask the news articles") as app:
         conversation = gr.State(Conversation())
+        browser = browser_state(settings)
         status = _header()
         with gr.Tabs(elem_id="nq-tabs"):
             with gr.Tab("Chat", id="chat"):
-                chat, question, ask_button, clear_button, sources = _layout(settings)
+                panel = ConversationsPanel(conversations)
+                chat, question, ask_button, clear_button, sources = _layout(settings,
+                                                                             panel.build)
             with gr.Tab("Library", id="library"):
                 library_tab(settings, engine_of, status, lambda: status_line(engine_of), app)
 
@@ -90,13 +84,16 @@ def build_app(engine: AnswerEngine | None = None, settings: Settings | None = No
         events = {"fn": respond, "inputs": [question, conversation],
                   "outputs": [chat, conversation, sources, question],
                   "concurrency_limit": MAX_CONCURRENT_ANSWERS}
-        question.submit(api_name="respond", **events)
-        ask_button.click(api_visibility="private", **events)
-        clear_button.click(clear, inputs=[conversation],
-                           outputs=[chat, conversation, sources, question], api_name="clear")
-        # The Chatbot's own trash icon must forget the history too, not just the bubbles.
-        chat.clear(clear, inputs=[conversation],
-                   outputs=[chat, conversation, sources, question], api_visibility="private")
+        answered = [question.submit(api_name="respond", **events),
+                    ask_button.click(api_visibility="private", **events)]
+        cleared = [clear_button.click(clear, inputs=[conversation],
+                                      outputs=[chat, conversation, sources, question],
+                                      api_name="clear"),
+                   # The Chatbot's own trash icon must forget the history too.
+                   chat.clear(clear, inputs=[conversation],
+                              outputs=[chat, conversation, sources, question],
+                              api_visibility="private")]
+        panel.wire(app, conversation, browser, chat, sources, answered, cleared)
         app.load(show_status, outputs=[status], api_name="status")
     return app
 
@@ -120,7 +117,7 @@ def _header() -> gr.Markdown:
         return gr.Markdown("Loading status…", elem_id="nq-status")
 
 
-def _layout(settings: Settings):
+def _layout(settings: Settings, below_question: Callable[[], None]):
     with gr.Row(equal_height=False, elem_id="nq-main"):
         with gr.Column(scale=3, min_width=420):
             chat = gr.Chatbot(
@@ -138,6 +135,7 @@ def _layout(settings: Settings):
                                        elem_id="nq-ask-button")
                 clear_button = gr.Button("Clear", variant="secondary", scale=1, min_width=80,
                                          elem_id="nq-clear")
+            below_question()
             examples = examples_for(settings.corpus_dir)
             if examples:
                 gr.Examples([[q] for q in examples], inputs=[question], label="Examples")
@@ -151,19 +149,19 @@ def examples_for(corpus_dir: Path) -> list[str]:
     return [question for question, source in EXAMPLES if (Path(corpus_dir) / source).is_file()]
 
 
-def answer_turn(engine_of, texts: SourceTexts, message: str, state: Conversation):
+def answer_turn(engine_of, texts: SourceTexts, asked: str, state: Conversation):
     """One question: stream the answer into the chat, then show its sources.
 
     Yields (chat messages, conversation, sources html, question box) updates. A
     NewsqaError becomes a readable message in the chat; the conversation stays usable.
     """
-    question = (message or "").strip()
+    question = (asked or "").strip()
     if not question:
         yield state.messages, state, gr.skip(), ""
         return
     convo = copy.deepcopy(state)  # the session's state is only replaced, never mutated
-    convo.messages += [_message("user", render.user_markdown(question)),
-                       _message("assistant", "…")]
+    convo.messages += [message("user", render.user_markdown(question)),
+                       message("assistant", "…")]
     pending = render.pending_section(question)
     yield convo.messages, convo, render.conversation_sources_html(convo.sections, pending), ""
     try:
@@ -172,8 +170,9 @@ def answer_turn(engine_of, texts: SourceTexts, message: str, state: Conversation
         yield _show_error(convo, question, error)
         return
     turn = len(convo.sections) + 1  # markers of every answer keep their own entries
-    convo.messages[-1] = _message("assistant", render.answer_markdown(answer, turn))
+    convo.messages[-1] = message("assistant", render.answer_markdown(answer, turn))
     convo.history.append((question, answer.text))
+    convo.turns.append((question, answer))  # stored by the Conversations panel's next step
     convo.sections.append(render.sources_section(answer, texts.for_answer(answer), question,
                                                  turn))
     yield convo.messages, convo, render.conversation_sources_html(convo.sections), gr.skip()
@@ -186,7 +185,7 @@ def _stream_answer(engine: AnswerEngine, question: str, convo: Conversation):
         if isinstance(piece, Answer):
             return piece
         streamed += piece
-        convo.messages[-1] = _message("assistant", render.streaming_markdown(streamed))
+        convo.messages[-1] = message("assistant", render.streaming_markdown(streamed))
         yield convo.messages, convo, gr.skip(), gr.skip()
     raise RuntimeError("the engine's stream ended without an Answer")
 
@@ -200,13 +199,9 @@ def _show_error(convo: Conversation, question: str, error: Exception):
         log.exception("answering %r failed", question)
         error = RuntimeError(f"something went wrong inside newsqa ({type(error).__name__}); "
                              "the details are in the server log")
-    convo.messages[-1] = _message("assistant", render.error_markdown(error))
+    convo.messages[-1] = message("assistant", render.error_markdown(error))
     panel = render.conversation_sources_html(convo.sections, render.failed_section(error))
     return convo.messages, convo, panel, gr.skip()
-
-
-def _message(role: str, content: str) -> dict:
-    return {"role": role, "content": content}
 
 
 def status_line(engine_of) -> str:
