@@ -405,3 +405,37 @@ def test_the_library_adds_and_deletes_articles_through_the_page(tmp_path, corpus
         with pytest.raises(AppError, match="not in the list of choices"):
             page.predict("../../etc/passwd", api_name="/library_delete")
         assert (corpus / "000_d68abaf6e094f2ff.txt").is_file()
+
+
+def test_filters_in_the_page_reach_retrieval_and_say_what_they_left_out(bundled_index):
+    """#12: the page had no filters."""
+    from rag.ask import Engine
+
+    with served(Engine(bundled_index), bundled_index) as url:
+        page = client(url)
+        messages, sources, _ = page.predict(
+            message="US airstrikes on militias", sources_only=[], since="", until="2021-12-31",
+            api_name="/respond")
+        assert "4 articles without a date were left out" in text_of(messages[-1])
+        assert "2021-06-29" in sources and "2026-01-10" not in sources.split("nq-turn")[1]
+        messages, _, _ = page.predict(
+            message="What did Syria join during al-Sharaa's visit to Washington?",
+            sources_only=["003_e7575791f94f3015.txt"],
+            since="", until="", api_name="/respond")
+        assert "003_e7575791f94f3015.txt" in text_of(messages[-1])
+        assert "000_d68abaf6e094f2ff.txt" not in text_of(messages[-1])
+        messages, _, _ = page.predict(message="Who died?", sources_only=[], since="June 2021",
+                                      until="", api_name="/respond")
+        assert "'June 2021' is not a date: write it as YYYY-MM-DD" in text_of(messages[-1])
+
+
+def test_a_follow_up_shows_the_query_it_was_searched_as(bundled_index):
+    from rag.ask import Engine
+
+    with served(Engine(bundled_index), bundled_index) as url:
+        page = client(url)
+        ask(page, TURKEY)
+        messages, sources = ask(page, "When did he say it?")
+        newest = sources.split('<div class="nq-turn"')[1]
+        assert re.search(r'class="nq-searched">searched: “[^”]*(Turkey|Fidan)', newest)
+        assert "nq-searched" in text_of(messages[-1])  # also under the answer, for phones

@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,8 +18,8 @@ from typing import Any, Protocol
 import gradio as gr  # after rag.config, which ui/__init__.py imports: no network habits
 
 from rag.config import Settings, get_settings, is_loopback
-from rag.errors import ConfigError, NewsqaError
-from rag.types import Answer
+from rag.errors import ConfigError, FilterError, NewsqaError
+from rag.types import Answer, Filters
 from ui import headers, render
 from ui.conversations import Conversation, Conversations, ConversationsPanel, browser_state, message
 from ui.library import library_tab
@@ -67,13 +68,25 @@ def build_app(engine: AnswerEngine | None = None, settings: Settings | None = No
         with gr.Tabs(elem_id="nq-tabs"):
             with gr.Tab("Chat", id="chat"):
                 panel = ConversationsPanel(conversations)
+                filter_inputs: list = []
+
+                def below_question() -> None:
+                    filter_inputs.extend(_filters_panel())
+                    panel.build()
+
                 chat, question, ask_button, clear_button, sources = _layout(settings,
-                                                                             panel.build)
+                                                                             below_question)
             with gr.Tab("Library", id="library"):
                 library_tab(settings, engine_of, status, lambda: status_line(engine_of), app)
 
-        def respond(message: str, state: Conversation):
-            yield from answer_turn(engine_of, texts, message, state)
+        def respond(message: str, state: Conversation, sources_only=None, since="",
+                    until=""):
+            try:
+                filters = page_filters(sources_only, since, until)
+            except NewsqaError as error:
+                yield _refused_turn(state, message, error)
+                return
+            yield from answer_turn(engine_of, texts, message, state, filters)
 
         def clear(state: Conversation):
             return [], Conversation(), render.empty_sources_html(), ""
@@ -81,7 +94,7 @@ def build_app(engine: AnswerEngine | None = None, settings: Settings | None = No
         def show_status() -> str:
             return status_line(engine_of)
 
-        events = {"fn": respond, "inputs": [question, conversation],
+        events = {"fn": respond, "inputs": [question, conversation, *filter_inputs],
                   "outputs": [chat, conversation, sources, question],
                   "concurrency_limit": MAX_CONCURRENT_ANSWERS}
         answered = [question.submit(api_name="respond", **events),
@@ -95,6 +108,8 @@ def build_app(engine: AnswerEngine | None = None, settings: Settings | None = No
                               api_visibility="private")]
         panel.wire(app, conversation, browser, chat, sources, answered, cleared)
         app.load(show_status, outputs=[status], api_name="status")
+        app.load(lambda: gr.update(choices=_indexed_files(engine_of)),
+                 outputs=[filter_inputs[0]], api_visibility="private")
     return app
 
 
@@ -149,7 +164,58 @@ def examples_for(corpus_dir: Path) -> list[str]:
     return [question for question, source in EXAMPLES if (Path(corpus_dir) / source).is_file()]
 
 
-def answer_turn(engine_of, texts: SourceTexts, asked: str, state: Conversation):
+def _filters_panel() -> list:
+    """The page's filters: files, and a publication date range."""
+    with gr.Accordion("Filters", open=False, elem_id="nq-filters"):
+        # Names are checked by the engine, which says which it does not hold.
+        files = gr.Dropdown(label="Only these files", choices=[], value=[], multiselect=True,
+                            allow_custom_value=True, elem_id="nq-filter-files")
+        with gr.Row():
+            since = gr.Textbox("", label="Published on or after (YYYY-MM-DD)",
+                               elem_id="nq-filter-since")
+            until = gr.Textbox("", label="Published on or before (YYYY-MM-DD)",
+                               elem_id="nq-filter-until")
+        gr.Markdown("A date range leaves out articles without a date; the answer says how "
+                    "many.", elem_classes=["nq-note"])
+    return [files, since, until]
+
+
+def page_filters(files: list[str] | None, since: str | None, until: str | None
+                 ) -> Filters | None:
+    """The filters as the engine takes them; a date it cannot read is a FilterError."""
+    days = {}
+    for name, value in (("since", since), ("until", until)):
+        value = (value or "").strip()
+        if not value:
+            continue
+        try:
+            days[name] = date.fromisoformat(value)
+        except ValueError:
+            raise FilterError(f"{value!r} is not a date: write it as YYYY-MM-DD, e.g. "
+                              "2026-01-31") from None
+    if not files and not days:
+        return None
+    return Filters(sources=list(files) or None, **days)
+
+
+def _indexed_files(engine_of) -> list[str]:
+    try:
+        return sorted({a["source"] for a in engine_of().articles()})
+    except NewsqaError:
+        return []
+
+
+def _refused_turn(state: Conversation, asked: str, error: Exception):
+    """A question not asked (its filters cannot be read): said in the chat, not kept."""
+    convo = copy.deepcopy(state)
+    convo.messages += [message("user", render.user_markdown(asked or "")),
+                       message("assistant", render.error_markdown(error))]
+    panel = render.conversation_sources_html(convo.sections, render.failed_section(error))
+    return convo.messages, convo, panel, gr.skip()
+
+
+def answer_turn(engine_of, texts: SourceTexts, asked: str, state: Conversation,
+                filters: Filters | None = None):
     """One question: stream the answer into the chat, then show its sources.
 
     Yields (chat messages, conversation, sources html, question box) updates. A
@@ -165,12 +231,12 @@ def answer_turn(engine_of, texts: SourceTexts, asked: str, state: Conversation):
     pending = render.pending_section(question)
     yield convo.messages, convo, render.conversation_sources_html(convo.sections, pending), ""
     try:
-        answer = yield from _stream_answer(engine_of(), question, convo)
+        answer = yield from _stream_answer(engine_of(), question, convo, filters)
     except Exception as error:  # noqa: BLE001 (each kind is logged in _show_error)
         yield _show_error(convo, question, error)
         return
     turn = len(convo.sections) + 1  # markers of every answer keep their own entries
-    convo.messages[-1] = message("assistant", render.answer_markdown(answer, turn))
+    convo.messages[-1] = message("assistant", render.answer_markdown(answer, turn, question))
     convo.history.append((question, answer.text))
     convo.turns.append((question, answer))  # stored by the Conversations panel's next step
     convo.sections.append(render.sources_section(answer, texts.for_answer(answer), question,
@@ -178,10 +244,12 @@ def answer_turn(engine_of, texts: SourceTexts, asked: str, state: Conversation):
     yield convo.messages, convo, render.conversation_sources_html(convo.sections), gr.skip()
 
 
-def _stream_answer(engine: AnswerEngine, question: str, convo: Conversation):
+def _stream_answer(engine: AnswerEngine, question: str, convo: Conversation,
+                   filters: Filters | None = None):
     """Shows the text as it arrives; returns the final Answer."""
     streamed = ""
-    for piece in engine.ask_stream(question, history=list(convo.history)):
+    options = {"filters": filters} if filters is not None else {}
+    for piece in engine.ask_stream(question, history=list(convo.history), **options):
         if isinstance(piece, Answer):
             return piece
         streamed += piece

@@ -52,7 +52,7 @@ def replay(turns: list[Turn], file_texts: Callable[[Answer], dict], conversation
     convo = Conversation(id=conversation_id, saved=len(turns))
     for turn, (question, answer) in enumerate(turns, start=1):
         convo.messages += [message("user", render.user_markdown(question)),
-                           message("assistant", render.answer_markdown(answer, turn))]
+                           message("assistant", render.answer_markdown(answer, turn, question))]
         convo.history.append((question, answer.text))
         convo.sections.append(render.sources_section(answer, file_texts(answer), question,
                                                      turn))

@@ -43,7 +43,8 @@ def user_markdown(question: str) -> str:
     return inert(question)
 
 
-def answer_markdown(answer: Answer, turn: int | None = None) -> str:
+def answer_markdown(answer: Answer, turn: int | None = None, question: str | None = None
+                    ) -> str:
     """The chat bubble for an answer: its text (inert: HTML escaped, Markdown kept but no
     image, each [n] with a source linked to it), marked as not-in-the-articles when
     refused, and a warning for unsupported sentences. With `turn` (its place in the
@@ -62,11 +63,11 @@ def answer_markdown(answer: Answer, turn: int | None = None) -> str:
         quoted = "; ".join(f"“{inert(s)}”" for s in answer.unsupported)
         parts.append(f"> **Check before relying on it**, not found in the cited passages: {quoted}")
     if turn is not None and answer.citations:
-        parts.append(bubble_sources_html(answer, turn))
+        parts.append(bubble_sources_html(answer, turn, question))
     return "\n\n".join(parts)
 
 
-def bubble_sources_html(answer: Answer, turn: int) -> str:
+def bubble_sources_html(answer: Answer, turn: int, question: str | None = None) -> str:
     """An answer's sources inside its bubble, foldable: number, title, date, file, quote."""
     items = []
     for citation in sorted(answer.citations, key=lambda c: c.marker):
@@ -77,7 +78,8 @@ def bubble_sources_html(answer: Answer, turn: int) -> str:
                      f'value="{citation.marker}"><span class="nq-meta">{meta}</span><br>'
                      f"<mark>{_escape(citation.quote)}</mark></li>")
     label = "Closest passages" if answer.refused else f"Sources ({len(items)})"
-    return (f'<details class="nq-bubble-sources" open><summary>{label}</summary>'
+    searched = searched_html(answer, question)
+    return (f'<details class="nq-bubble-sources" open><summary>{label}</summary>{searched}'
             f'<ol>{"".join(items)}</ol></details>')
 
 
@@ -249,7 +251,19 @@ def _sources_heading(answer: Answer, question: str | None, count: int) -> str:
         note = ""
     took = answer.timings.rewrite_ms + answer.timings.retrieval_ms + answer.timings.generation_ms
     timing = f"{answer.backend} · {took:.0f} ms"
-    return f'<h3>{label}</h3>{asked}<div class="nq-timing">{_escape(timing)}</div>{note}'
+    return (f'<h3>{label}</h3>{asked}{searched_html(answer, question)}'
+            f'<div class="nq-timing">{_escape(timing)}</div>{note}')
+
+
+def searched_html(answer: Answer, question: str | None) -> str:
+    """The query a follow-up was searched as, when it is not the question as asked.
+
+    >>> searched_html(Answer(text="", query="When did Fidan say it?"), "When did he say it?")
+    '<div class="nq-searched">searched: “When did Fidan say it?”</div>'
+    """
+    if not answer.query or not question or answer.query.strip() == question.strip():
+        return ""
+    return f'<div class="nq-searched">searched: “{_escape(answer.query)}”</div>'
 
 
 def empty_sources_html() -> str:

@@ -16,6 +16,7 @@ CSS = """
 .nq-question { font-style: italic; margin-bottom: 0.2em; }
 .nq-timing { color: var(--body-text-color-subdued); font-size: 0.8em; margin-bottom: 0.8em; }
 .nq-empty, .nq-note { color: var(--body-text-color-subdued); }
+.nq-searched { color: var(--body-text-color-subdued); font-size: 0.8em; }
 .nq-note { font-size: 0.8em; margin-top: 0.3em; }
 .nq-refused { background: #fff4e5; color: #7a4b00; border-radius: 6px; padding: 0.5em 0.7em; }
 .nq-error { background: #fdecec; color: #8a1c1c; border-radius: 6px; padding: 0.5em 0.7em; }
