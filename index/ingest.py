@@ -189,6 +189,9 @@ def _ingest(settings: Settings, paths: list[Path] | None, rebuild: bool, progres
     store = open_rebuild(settings, embedder) if rebuild else open_store(settings, embedder,
                                                                           create=True)
     began_from = None if rebuild else store.generation()
+    # A run killed after writing left the store ahead of its published generation: this
+    # one publishes, and its lexical index is built from the store, not derived.
+    interrupted = not rebuild and store.interrupted()
     run = _Run(settings, store, embedder, reread)
     completed = False
     try:
@@ -205,10 +208,14 @@ def _ingest(settings: Settings, paths: list[Path] | None, rebuild: bool, progres
         # a half-built rebuild is never published (the next rebuild drops it).
         # (A store from before generations gets its first one: readers can then load its
         # saved lexical index.)
-        if (rebuild and completed) or (not rebuild and (store.changed or
-                                                        store.generation() is None)):
+        if (rebuild and completed) or (not rebuild and (
+                store.changed or interrupted or store.generation() is None)):
             generation = new_generation()
-            changes = run.changes if completed else None
+            # Derived from the generation the run began from, when nothing else wrote:
+            # not after a failure, a killed run, or another writer's publish meanwhile.
+            trusted = completed and (rebuild or (not interrupted
+                                                 and store.generation() == began_from))
+            changes = run.changes if trusted else None
             _save_lexical(settings, store, generation, changes, began_from, rebuild)
             store.publish(generation, follows=began_from, changed=changes)
         store.close()

@@ -177,9 +177,16 @@ class LexicalIndex:
         return cls([Segment.build(chunks)] if chunks else [])
 
     def live_rows(self, segment: Segment) -> np.ndarray:
-        live = np.ones(segment.size, dtype=bool)
-        live[list(self.deleted.get(segment.name, ()))] = False
-        return live
+        """A mask over the segment's rows (made once: the index never changes)."""
+        if segment.name not in self._live_masks:
+            live = np.ones(segment.size, dtype=bool)
+            live[list(self.deleted.get(segment.name, ()))] = False
+            self._live_masks[segment.name] = live
+        return self._live_masks[segment.name]
+
+    @cached_property
+    def _live_masks(self) -> dict[str, np.ndarray]:
+        return {}
 
     @cached_property
     def _offsets(self) -> list[int]:
@@ -204,8 +211,10 @@ class LexicalIndex:
 
     def read(self) -> None:
         """Reads what searches need from every saved segment now, rather than lazily."""
-        for segment in self.segments:
-            segment.chunks, segment.column, segment.starts  # noqa: B018 (loads them)
+        for segment in self.segments:  # (once opened, a mapped file outlives its unlink)
+            segment.chunks, segment.column  # noqa: B018 (loads them)
+            for name in ARRAYS:
+                getattr(segment, name)
 
     @cached_property
     def _all_chunks(self) -> list[Chunk]:
@@ -244,16 +253,15 @@ class LexicalIndex:
         return LexicalIndex(segments, deleted).compacted()
 
     def compacted(self) -> LexicalIndex:
-        """Merges each segment into the one before it while that one is at most
-        MERGE_RATIO times its size (or either is mostly deleted rows), like a binary
-        counter, so a one-file change merges only small segments."""
+        """Merges each segment into the one before it while that one holds at most
+        MERGE_RATIO times its live rows, like a binary counter, so a one-file change
+        merges only small segments; a segment left mostly deleted is rewritten alone."""
         kept: list[tuple[list[Segment], int, int]] = []  # (segments to merge, live, rows)
         for segment in self.segments:
             live = int(self.live_rows(segment).sum())
             if live:
                 kept.append(([segment], live, segment.size))
-            while len(kept) > 1 and (kept[-2][1] <= MERGE_RATIO * kept[-1][1]
-                                     or any(2 * live < rows for _, live, rows in kept[-2:])):
+            while len(kept) > 1 and kept[-2][1] <= MERGE_RATIO * kept[-1][1]:
                 (a, live_a, rows_a), (b, live_b, rows_b) = kept.pop(-2), kept.pop()
                 kept.append((a + b, live_a + live_b, rows_a + rows_b))
         segments, deleted = [], {}
@@ -272,6 +280,8 @@ class LexicalIndex:
         rag.retrieve.passes), as BM25 weights; None when every row may."""
         if filters is None:
             return None if self.live.all() else self.live.astype(np.float32)
+        if not self.segments:
+            return np.zeros(0, dtype=np.float32)
         keep = self.live.copy()
         if filters.sources:
             chosen = np.zeros_like(keep)
@@ -395,7 +405,7 @@ class SavedLexical:
                 if entry["deleted"]:
                     deleted[name] = set(entry["deleted"])
             return LexicalIndex(segments, deleted)
-        except (OSError, ValueError, KeyError, TypeError) as error:  # damaged: build it again
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:  # damaged
             log.warning("the saved lexical index of generation %s is unreadable (%s): "
                         "rebuilding it", generation, error)
             return None
@@ -453,10 +463,14 @@ class SavedLexical:
             except (OSError, ValueError, KeyError):
                 continue
         settled = time.time() - SETTLE_SECONDS
-        for folder in (self.root / SEGMENTS).iterdir():
+        segments = self.root / SEGMENTS
+        for folder in segments.iterdir() if segments.is_dir() else ():
             name = folder.name.lstrip(".").split("-")[0]
-            if name not in used and folder.stat().st_mtime < settled:
-                shutil.rmtree(folder, ignore_errors=True)
+            try:
+                if name not in used and folder.stat().st_mtime < settled:
+                    shutil.rmtree(folder, ignore_errors=True)
+            except FileNotFoundError:  # another process pruned it first
+                continue
         for legacy in self.root.iterdir():
             if legacy.is_dir() and legacy.name not in (SEGMENTS, GENERATIONS):
                 shutil.rmtree(legacy, ignore_errors=True)

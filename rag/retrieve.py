@@ -94,9 +94,12 @@ class HybridRetriever:
                 self.store.close()
                 self.store = None
             self.store = self._reopen()
-        held, self._generation = self._generation, self.store.generation()
-        self.lexical = self._saved.get(self._generation, self.store.all_chunks,
-                                       derive=self._follow(held))
+        # Both move together, once the new index exists: a failure here leaves the held
+        # generation in place, so the next look tries again from it.
+        generation = self.store.generation()
+        lexical = self._saved.get(generation, self.store.all_chunks,
+                                  derive=self._follow(self._generation))
+        self.lexical, self._generation = lexical, generation
 
     def _follow(self, held: str | None) -> Callable[[], LexicalIndex | None] | None:
         """How to get the new generation's lexical index from the one held, when the

@@ -427,6 +427,8 @@ def test_a_full_disk_is_named_and_the_next_run_resumes_without_loss(tmp_path, mo
     real_upsert, writes = Collection.upsert, []
 
     def failing_upsert(self, *args, **kwargs):
+        if self.name.endswith("-state"):  # the store's own bookkeeping, not a write counted
+            return real_upsert(self, *args, **kwargs)
         writes.append(1)
         if len(writes) == 3:
             raise InternalError("Error in compaction: Failed to apply logs to the metadata "

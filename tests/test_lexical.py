@@ -189,3 +189,41 @@ def test_an_index_saved_with_other_terms_is_not_loaded(tmp_path, monkeypatch):
     assert SavedLexical(tmp_path).load("g1") is not None
     monkeypatch.setattr("rag.lexical.TERMS_VERSION", -1)
     assert SavedLexical(tmp_path).load("g1") is None
+
+
+def test_a_small_change_never_rewrites_the_big_segment():
+    """Review: a mostly-deleted small segment was merged into its big neighbour."""
+    big = [chunk(i, f"big{i % 50}") for i in range(1000)]
+    index = LexicalIndex.build(big).changed({f"small{i}": [chunk(5000 + i, f"small{i}")]
+                                             for i in range(4)})
+    base = index.segments[0].name
+    index = index.changed({f"small{i}": [chunk(6000 + i, f"small{i}")] for i in range(3)})
+    assert index.segments[0].name == base
+    same_results(index, LexicalIndex.build(
+        big + [chunk(5003, "small3")] + [chunk(6000 + i, f"small{i}") for i in range(3)]))
+
+
+def test_after_a_killed_ingest_the_next_one_builds_the_lexical_index_from_the_store(
+        tmp_path, corpus):
+    """Review: a run killed after writing (no `finally`, no publish) left chunks that the
+    next run saw as recorded, so a derived index would lack them for good."""
+    settings = make_settings(tmp_path, corpus_dir=corpus, embedder="hash")
+    ingest(settings, progress=False)
+    edited = min(corpus.iterdir())
+    edited.write_text(edited.read_text(encoding="utf-8") + "\n\nA zanzibarite spoke.\n",
+                      encoding="utf-8")
+    from index.ingest import _Run
+
+    store = open_store(settings, HashEmbedder())
+    killed = _Run(settings, store, HashEmbedder())  # what a run does before it is killed
+    killed.add_files([edited], progress=False)
+    store.close()  # ... and then nothing: no publish
+    assert open_store(settings, HashEmbedder()).interrupted()
+
+    report = ingest(settings, progress=False)
+    assert report.files_changed == 0  # the dead run recorded the file
+    store = open_store(settings, HashEmbedder())
+    assert not store.interrupted()
+    index = SavedLexical(lexical_root(settings)).get(store.generation(), list)
+    same_results(index, LexicalIndex.build(store.all_chunks()))
+    assert [c.source for c, _ in index.search("zanzibarite", 5, None)] == [edited.name]
