@@ -16,6 +16,8 @@ import zlib
 SUFFIXES = (".pdf", ".docx")
 FULL_LINE = 0.8  # a line this close to the page's usual width was wrapped, not ended
 MIN_WIDTH = 40  # pages whose lines are all shorter (lists, tables) are left as they are
+MAX_INFLATION = 100  # a DOCX's XML is text: it rarely unpacks past 10x its zipped size
+MAX_PAGES = 2000  # about 100 s of pypdf at 50 ms a page
 _BULLETS = tuple("•·*-–—")
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # a Compound File: a password-protected .docx, or a .doc
 
@@ -50,6 +52,9 @@ def _pdf_pages(data: bytes) -> list[str]:
                                 "the password and add that")
         if not reader.pages:
             raise DocumentError("PDF without pages")
+        if len(reader.pages) > MAX_PAGES:
+            raise DocumentError(f"a PDF of {len(reader.pages):,} pages: newsqa reads up to "
+                                f"{MAX_PAGES:,} (split it, or add its text as .txt)")
         return [page.extract_text() or "" for page in reader.pages]
     except DependencyError:  # AES needs a crypto package pypdf does not bundle
         raise DocumentError("PDF encrypted with AES: install `pypdf[crypto]` to read it, "
@@ -68,6 +73,7 @@ def docx_text(data: bytes) -> str:
     from docx.opc.exceptions import PackageNotFoundError
     from lxml.etree import XMLSyntaxError
 
+    _check_inflated_size(data)
     if data.startswith(_OLE_MAGIC):
         raise DocumentError("password-protected DOCX (or an old .doc file renamed): save it "
                             "as a .docx without a password")
@@ -77,6 +83,19 @@ def docx_text(data: bytes) -> str:
             NotImplementedError, EOFError, zlib.error) as error:
         raise DocumentError(f"damaged or not a DOCX ({_reason(error)})") from None
     return "\n\n".join(p for p in paragraphs if p)
+
+
+def _check_inflated_size(data: bytes) -> None:
+    """A DOCX is a zip: refuse one that would inflate past MAX_INFLATION times its size (a
+    zip bomb would take the serving process's memory) before python-docx reads it."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            inflated = sum(item.file_size for item in archive.infolist())
+    except (zipfile.BadZipFile, ValueError):
+        return  # not a zip: python-docx says what is wrong with it
+    if inflated > MAX_INFLATION * max(len(data), 1):
+        raise DocumentError(f"a DOCX that unpacks to {inflated / 2**20:.0f} MB, "
+                            f"{inflated // max(len(data), 1)} times its size: not read")
 
 
 def _reason(error: Exception) -> str:

@@ -90,27 +90,33 @@ def _walk(folder: Path, root: Path, found: set[Path], problems: list[Problem]) -
     """One folder of collect_files. scandir's entries carry their type, so a file costs no
     stat of its own (a no-op ingest of a big archive is mostly this walk); a linked folder
     is not entered."""
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            path = folder / entry.name
-            if entry.is_dir(follow_symlinks=False):
-                _walk(path, root, found, problems)
-            elif Path(entry.name).suffix.lower() not in SUPPORTED:
-                continue
-            elif not entry.is_symlink():
-                if entry.is_file(follow_symlinks=False):
-                    found.add(path)
-            elif not path.exists():
-                problems.append(Problem(path.relative_to(root).as_posix(),
-                                        "a broken or looping link: not followed"))
-            elif not path.resolve().is_relative_to(root):
-                problems.append(Problem(path.relative_to(root).as_posix(), "a link to "
-                                        f"{path.resolve()}, outside the corpus folder: not "
-                                        "followed (copy the file in instead)"))
-            elif path.is_file():
-                found.add(path.resolve())
+    try:
+        with os.scandir(folder) as listing:
+            entries = list(listing)
+    except OSError as error:  # unreadable, or gone mid-walk: its files are not read
+        problems.append(Problem(folder.relative_to(root).as_posix() or ".",
+                                f"folder cannot be read ({error.strerror or error}): skipped"))
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        path = folder / entry.name
+        if entry.is_dir(follow_symlinks=False):
+            _walk(path, root, found, problems)
+        elif Path(entry.name).suffix.lower() not in SUPPORTED:
+            continue
+        elif not entry.is_symlink():
+            if entry.is_file(follow_symlinks=False):
+                found.add(path)
+        elif not path.exists():
+            problems.append(Problem(path.relative_to(root).as_posix(),
+                                    "a broken or looping link: not followed"))
+        elif not path.resolve().is_relative_to(root):
+            problems.append(Problem(path.relative_to(root).as_posix(), "a link to "
+                                    f"{path.resolve()}, outside the corpus folder: not "
+                                    "followed (copy the file in instead)"))
+        elif path.is_file():
+            found.add(path.resolve())
 
 
 class _StoredIds:

@@ -277,8 +277,11 @@ def _parse_article(lines: list[Line], aid: str, source: str) -> Article:
     meta: dict = {}
     kept: list[Line | None] = []
     last_copy = _last_occurrences(lines)
+    in_body = False  # past the header: a date line there is text (a timeline entry)
     for i, line in enumerate(lines):
-        kept.append(line if _keep_line(line, i, lines, last_copy, meta) else None)
+        keep = _keep_line(line, i, lines, last_copy, meta, in_body)
+        kept.append(line if keep else None)
+        in_body = in_body or (keep and len(line.text) > 160)
     meta.setdefault("title", _title(lines))
     body = [line for line in kept if line is not None and not line.blank]
     _find_dateline(body, meta)
@@ -288,8 +291,10 @@ def _parse_article(lines: list[Line], aid: str, source: str) -> Article:
     return Article(article_id=aid, source=source, spans=_spans(kept), **meta)
 
 
-def _keep_line(line: Line, i: int, lines: list[Line], last_copy: dict, meta: dict) -> bool:
-    """Whether a line is article text; metadata lines are recorded in `meta` instead."""
+def _keep_line(line: Line, i: int, lines: list[Line], last_copy: dict, meta: dict,
+               in_body: bool = False) -> bool:
+    """Whether a line is article text; metadata lines are recorded in `meta` instead. Date
+    lines are metadata only in the header, before the body's first paragraph."""
     text = line.text
     if line.blank:
         return True
@@ -297,7 +302,7 @@ def _keep_line(line: Line, i: int, lines: list[Line], last_copy: dict, meta: dic
         if outlet := _OUTLET_NOTE.search(text):
             meta.setdefault("outlet", outlet.group(1))
         return False
-    if found := date_line(text):
+    if not in_body and (found := date_line(text)):
         if "date_text" not in meta:  # the first date is the article's; any later one is
             meta.update(date_text=found.written, published=found.iso)  # an update time
             if found.rest:

@@ -88,6 +88,7 @@ class Engine:
                    filters: FiltersArg = None) -> Iterator[str | Answer]:
         """Yields text pieces as they are generated, then the final validated Answer."""
         question = readable_question(question)
+        self.retriever.refresh()  # the filters are checked against the current index
         began = time.perf_counter()
         query = self.standalone(asked_part(question), history or [])
         started = time.perf_counter()  # an LLM's rewrite is its own time, not retrieval's

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from rag.config import get_settings
-from rag.errors import NewsqaError
+from rag.errors import NewsqaError, NoArticlesError
 
 
 class _Group(click.Group):
@@ -24,10 +24,6 @@ class _Group(click.Group):
         except NewsqaError as error:
             click.secho(f"error: {error}", fg="red", err=True)
             sys.exit(2)
-
-
-class NoArticlesError(NewsqaError):
-    """An ingest found nothing to read."""
 
 
 @click.group(cls=_Group)

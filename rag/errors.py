@@ -29,6 +29,10 @@ class StoreChangedError(StoreError):
     """The collection this client held was dropped or rebuilt by another process."""
 
 
+class NoArticlesError(NewsqaError):
+    """An ingest found no article file to read."""
+
+
 class FilterError(NewsqaError):
     """A filter names a source the index does not hold."""
 

@@ -7,6 +7,7 @@ word counts as "the same" everywhere: `terms("Troops were killed")` -> ["troop",
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
 
 # PyStemmer: Snowball's stemmers in C. (NLTK's PorterStemmer cost 1-2 s of imports at
@@ -54,13 +55,19 @@ IRREGULAR = {
     "swore": "swear", "sworn": "swear", "withdrew": "withdraw", "withdrawn": "withdraw",
 }
 
-_stemmer = Stemmer.Stemmer("porter")  # Porter's original algorithm
+_stemmers = threading.local()  # a PyStemmer object must not be shared between threads
+
+
+def _stemmer() -> Stemmer.Stemmer:
+    if not hasattr(_stemmers, "porter"):
+        _stemmers.porter = Stemmer.Stemmer("porter")  # Porter's original algorithm
+    return _stemmers.porter
 
 
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """Porter stem of a lower-case word; cached, as news text repeats its words a lot."""
-    return DEMONYMS.get(word) or _stemmer.stemWord(IRREGULAR.get(word, word))
+    return DEMONYMS.get(word) or _stemmer().stemWord(IRREGULAR.get(word, word))
 
 
 def words(text: str) -> list[str]:

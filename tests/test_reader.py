@@ -418,3 +418,31 @@ def test_docx_with_a_password_is_named_as_such(tmp_path):
 
 def test_pdf_and_docx_are_collected_from_the_corpus_folder():
     assert {".pdf", ".docx"} <= SUPPORTED
+
+
+def test_a_date_line_in_the_body_is_text_not_metadata(tmp_path):
+    """Review: every date line was dropped, so a timeline's entries could not be cited."""
+    path = tmp_path / "timeline.txt"
+    text = ("Ceasefire timeline\nPublished 2 February 2026\n\n" + "The talks began in "
+            "Doha after months of fighting in the north, with mediators from three countries "
+            "and a plan that both sides had rejected twice before the winter offensive.\n\n"
+            "20 January 2026 - Ceasefire Announced\n\nThe ceasefire held for a week.\n")
+    path.write_text(text, encoding="utf-8")
+    result = read_file(path, tmp_path)
+    [article] = result.articles
+    assert article.published == "2026-02-02" and article.title == "Ceasefire timeline"
+    kept = "".join(result.text[a:b] for a, b in article.spans)
+    assert "20 January 2026 - Ceasefire Announced" in kept
+    assert "Published 2 February 2026" not in kept
+
+
+def test_a_docx_that_would_unpack_to_gigabytes_is_not_read(tmp_path):
+    """Review: python-docx inflates the whole XML in the serving process's memory."""
+    import zipfile
+
+    bomb = tmp_path / "bomb.docx"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("word/document.xml", b"\0" * (40 * 2**20))
+    result = read_file(bomb, tmp_path)
+    assert not result.articles
+    assert any("unpacks to 40 MB" in p.reason for p in result.problems)

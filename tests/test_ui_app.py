@@ -439,3 +439,17 @@ def test_a_follow_up_shows_the_query_it_was_searched_as(bundled_index):
         newest = sources.split('<div class="nq-turn"')[1]
         assert re.search(r'class="nq-searched">searched: “[^”]*(Turkey|Fidan)', newest)
         assert "nq-searched" in text_of(messages[-1])  # also under the answer, for phones
+
+
+def test_the_library_is_read_only_on_a_page_served_beyond_loopback_without_a_login(
+        fake, settings, tmp_path):
+    from gradio_client import handle_file
+
+    upload = tmp_path / "story.txt"
+    upload.write_text(PORT_STORY, encoding="utf-8")
+    shared = settings.model_copy(update={"ui_host": "0.0.0.0"})
+    with served(fake, shared) as url:  # (served on 127.0.0.1; built as if shared)
+        _, _, _, problems, _, _ = client(url).predict([handle_file(str(upload))],
+                                                      api_name="/library_upload")
+    assert "does not change the library" in problems and "NEWSQA_UI_PASSWORD" in problems
+    assert not (settings.corpus_dir / "story.txt").exists()

@@ -314,8 +314,9 @@ def serve(app: gr.Blocks, settings: Settings, *, host: str | None = None,
     host = host or settings.ui_host
     auth = login_of(settings)
     if not auth and not is_loopback(host):
-        log.warning("serving on %s without a login: anyone who can reach it can ask; "
-                    "set NEWSQA_UI_USER and NEWSQA_UI_PASSWORD for one", host)
+        log.warning("serving on %s without a login: anyone who can reach it can ask (the "
+                    "Library stays read-only); set NEWSQA_UI_USER and NEWSQA_UI_PASSWORD for "
+                    "one", host)
     port = port or settings.ui_port
     try:
         _, url, _ = app.launch(
@@ -388,6 +389,8 @@ def launch(settings: Settings, host: str | None = None, port: int | None = None)
     """Build the index if there is none (progress in the terminal), then serve the page."""
     from index.ingest import ensure_index
 
+    if host:  # the page's behaviour depends on where it is served (ui.library)
+        settings = settings.model_copy(update={"ui_host": host})
     login_of(settings)  # a half-configured login fails now, not after building the index
     ensure_index(settings)
     app = build_app(settings=settings)

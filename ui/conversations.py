@@ -9,7 +9,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ from ui.history import ConversationStore, Turn, to_json, to_markdown
 log = logging.getLogger(__name__)
 
 STORAGE_KEY = "newsqa-conversations"
+EXPORTS = Path(tempfile.gettempdir()) / "newsqa-exports"  # where gradio may serve files from
 
 
 @dataclass
@@ -61,12 +64,13 @@ def replay(turns: list[Turn], file_texts: Callable[[Answer], dict], conversation
 
 
 def browser_state(settings: Settings) -> gr.BrowserState:
-    """This browser's owner key and open conversation, in its localStorage. The secret
-    (which signs the stored value) must outlive a restart of the server, or every browser
-    would lose its conversations: it is derived from the store's place and the login."""
-    password = settings.ui_password.get_secret_value() if settings.ui_password else ""
-    secret = hashlib.sha256(f"newsqa:{Path(settings.store_dir).resolve()}:{password}"
-                            .encode()).hexdigest()[:32]
+    """This browser's owner key and open conversation, in its localStorage. The owner key
+    is a random bearer token: whoever holds it sees that browser's conversations (with a
+    login, the user name is the owner instead). Gradio encrypts the value in the browser
+    with `secret`, which the page itself carries, so it protects nothing; it only has to
+    outlive a restart of the server, or every browser would lose its conversations."""
+    secret = hashlib.sha256(f"newsqa:{Path(settings.store_dir).resolve()}".encode()
+                            ).hexdigest()[:32]
     return gr.BrowserState({"owner": None, "current": None}, storage_key=STORAGE_KEY,
                            secret=secret)
 
@@ -114,7 +118,11 @@ class Conversations:
         title = (self.store.summary(owner, convo.id).title if convo.id
                  else "Conversation")
         text = to_markdown(title, convo.turns) if kind == "md" else to_json(title, convo.turns)
-        folder = Path(tempfile.mkdtemp(prefix="newsqa-export-"))
+        folder = EXPORTS / uuid.uuid4().hex[:12]  # one folder per export: names may repeat
+        folder.mkdir(parents=True)
+        for old in EXPORTS.iterdir():  # exports are downloaded at once: keep the last hour's
+            if old != folder and old.stat().st_mtime < time.time() - 3600:
+                shutil.rmtree(old, ignore_errors=True)
         name = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in title)[:60]
         path = folder / f"{name.strip('-') or 'conversation'}.{kind}"
         path.write_text(text, encoding="utf-8")

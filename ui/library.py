@@ -13,7 +13,7 @@ import gradio as gr
 
 from index.library import Change, Library
 from index.reader import SUPPORTED
-from rag.config import Settings
+from rag.config import Settings, is_loopback
 from rag.errors import NewsqaError
 from ui import render
 
@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 COLUMNS = ["Title", "Date", "Outlet", "Author", "File", "Chunks"]
 COLUMN_WIDTHS = ["34%", "14%", "12%", "12%", "20%", "8%"]
+READ_ONLY = ("this page is served beyond 127.0.0.1 without a login, so it does not change "
+             "the library: set NEWSQA_UI_USER and NEWSQA_UI_PASSWORD to allow it")
 # A handler whose default is a gr.Progress gets a progress bar; gradio makes a fresh one per
 # call from it, and track_tqdm shows the ingest's own tqdm bar there.
 INGEST_PROGRESS = gr.Progress(track_tqdm=True)
@@ -30,7 +32,10 @@ def library_tab(settings: Settings, engine_of: Callable, status: gr.Markdown,
                 status_line: Callable[[], str], app: gr.Blocks) -> None:
     """Builds the tab's components inside the current gr.Tab, and wires their events;
     `status` is the page's status line, refreshed with `status_line()` after a change."""
-    library = Library(settings, progress=True)  # tqdm bars: gr.Progress shows them
+    local = is_loopback(settings.ui_host)
+    library = Library(settings, progress=True, local=local)  # tqdm bars: gr.Progress shows them
+    # Changing the corpus is for this machine's user, or for those who logged in.
+    writable = local or bool(settings.ui_user and settings.ui_password)
     formats = " ".join(sorted(SUPPORTED))
     summary = gr.Markdown(elem_id="nq-library-summary")
     with gr.Row(equal_height=False):
@@ -59,6 +64,8 @@ def library_tab(settings: Settings, engine_of: Callable, status: gr.Markdown,
         return summary_text, rows, choices, report, status_line()
 
     def run(action: Callable[[], Change]) -> tuple[list[Change], list[str]]:
+        if not writable:
+            return [], [READ_ONLY]
         try:
             return [action()], []
         except NewsqaError as error:

@@ -76,11 +76,17 @@ def bubble_sources_html(answer: Answer, turn: int, question: str | None = None) 
                           if part)
         items.append(f'<li id="{bubble_anchor(citation.marker, turn)}" '
                      f'value="{citation.marker}"><span class="nq-meta">{meta}</span><br>'
-                     f"<mark>{_escape(citation.quote)}</mark></li>")
+                     f"<mark>{_one_line(citation.quote)}</mark></li>")
     label = "Closest passages" if answer.refused else f"Sources ({len(items)})"
     searched = searched_html(answer, question)
     return (f'<details class="nq-bubble-sources" open><summary>{label}</summary>{searched}'
             f'<ol>{"".join(items)}</ol></details>')
+
+
+def _one_line(text: str) -> str:
+    """Escaped text on one line: inside the bubble's Markdown, a blank line would end the
+    HTML block and let the rest be read as Markdown."""
+    return " ".join(_escape(text).split())
 
 
 def source_anchor(marker: int, turn: int | None = None) -> str:
@@ -263,7 +269,7 @@ def searched_html(answer: Answer, question: str | None) -> str:
     """
     if not answer.query or not question or answer.query.strip() == question.strip():
         return ""
-    return f'<div class="nq-searched">searched: “{_escape(answer.query)}”</div>'
+    return f'<div class="nq-searched">searched: “{_one_line(answer.query)}”</div>'
 
 
 def empty_sources_html() -> str:
