@@ -54,6 +54,10 @@ def page(browser, page_url):
 
 
 def ask(page, question: str) -> None:
+    from playwright.sync_api import expect
+
+    # The page's load events (status, the reopened conversation) come first, as for a user.
+    expect(page.locator("#nq-status")).to_contain_text("Backend", timeout=20_000)
     box = page.locator("#nq-question textarea")
     box.fill(question)
     box.press("Enter")
@@ -293,6 +297,7 @@ def test_on_a_phone_each_answer_shows_its_sources_under_it(browser, page_url):
                                   has_touch=True)
     phone = context.new_page()
     phone.goto(page_url)
+    expect(phone.locator("#nq-status")).to_contain_text("Backend", timeout=20_000)
     box = phone.get_by_label("Question")  # labelled for screen readers
     box.fill(ASSAD)
     box.press("Enter")

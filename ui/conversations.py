@@ -182,8 +182,10 @@ class ConversationsPanel:
                     return (*[gr.skip()] * 5, f"**Not done:** {render.inert(str(error))}")
             return run
 
-        def restore(browser_value, request: gr.Request):
+        def restore(browser_value, current: Conversation, request: gr.Request):
             browser_value, owner = conversations.owner(browser_value, request)
+            if current.messages:  # asked before the page finished loading: keep that
+                return (*[gr.skip()] * 3, browser_value, listed(owner, current.id), "")
             try:
                 convo = conversations.open(owner, browser_value.get("current"))
             except NewsqaError as error:  # deleted elsewhere, or the file was moved aside
@@ -231,7 +233,7 @@ class ConversationsPanel:
             return (browser_value or {}) | {"current": None}
 
         private = {"api_visibility": "private"}
-        app.load(restore, inputs=[browser], outputs=outputs, **private)
+        app.load(restore, inputs=[browser, conversation], outputs=outputs, **private)
         for event in answered:
             event.then(remember, inputs=[conversation, browser],
                        outputs=[conversation, browser, past], **private)
