@@ -48,8 +48,15 @@ class Chunk:
 
     @classmethod
     def from_record(cls, id: str, text: str, metadata: dict) -> Chunk:
-        known = {f for f in cls.__dataclass_fields__ if f not in ("id", "text")}
-        return cls(id=id, text=text, **{k: v for k, v in metadata.items() if k in known})
+        """From a stored record; metadata keys this version does not know are left out.
+        (Called once per chunk at every process start: the common case is kept cheap.)"""
+        if metadata.keys() <= _METADATA_FIELDS:
+            return cls(id=id, text=text, **metadata)
+        return cls(id=id, text=text,
+                   **{k: v for k, v in metadata.items() if k in _METADATA_FIELDS})
+
+
+_METADATA_FIELDS = frozenset(Chunk.__dataclass_fields__) - {"id", "text"}
 
 
 @dataclass

@@ -28,6 +28,7 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from index.types import Chunk
 from rag.terms import VERSION as TERMS_VERSION
@@ -113,7 +114,7 @@ class Segment:
     # Lazily loaded parts of a saved segment (np.load memory-maps the postings).
     @cached_property
     def chunks(self) -> list[Chunk]:
-        records = json.loads((self.folder / RECORDS).read_text(encoding="utf-8"))
+        records = orjson.loads((self.folder / RECORDS).read_bytes())  # 3x json's speed
         return [Chunk.from_record(i, text, meta) for i, text, meta in records]
 
     @cached_property
