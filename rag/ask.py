@@ -208,29 +208,19 @@ class Engine:
     def status(self) -> dict:
         """What the UI's status line shows: backend, articles, chunks, newest date."""
         self.retriever.refresh(force=True)  # asked right after a change: show it
-        chunks = self.retriever.lexical.chunks
-        dates = [c.published for c in chunks if c.published]
+        lexical = self.retriever.lexical
+        dates = [a["published"] for a in lexical.articles if a["published"]]
         return {
             "backend": self.backend,
-            "articles": len({c.article_id for c in chunks}),
-            "chunks": len(chunks),
+            "articles": len(lexical.articles),
+            "chunks": lexical.size,
             "newest": max(dates) if dates else None,
         }
-
 
     def articles(self) -> list[dict]:
         """The indexed articles, newest first (undated last): what the library lists."""
         self.retriever.refresh(force=True)
-        found: dict[str, dict] = {}
-        for chunk in self.retriever.lexical.chunks:
-            row = found.setdefault(chunk.article_id, {
-                "title": chunk.title, "published": chunk.published,
-                "date": chunk.published or chunk.date_text, "outlet": chunk.outlet,
-                "byline": chunk.byline, "source": chunk.source, "chunks": 0})
-            row["chunks"] += 1
-        rows = sorted(found.values(), key=lambda row: row["source"])
-        rows.sort(key=lambda row: row["published"] or "", reverse=True)  # stable; "" last
-        return rows
+        return [dict(row) for row in self.retriever.lexical.articles]
 
 
 def pieces(text: str, words: int = 6) -> Iterator[str]:

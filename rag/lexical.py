@@ -222,6 +222,21 @@ class LexicalIndex:
         return [c for s in self.segments for c in s.chunks]
 
     @cached_property
+    def articles(self) -> list[dict]:
+        """One row per article (title, dates, outlet, byline, source, chunks), newest first
+        and undated last: worked out once per generation, not per page load."""
+        found: dict[str, dict] = {}
+        for chunk in self.chunks:
+            row = found.setdefault(chunk.article_id, {
+                "title": chunk.title, "published": chunk.published,
+                "date": chunk.published or chunk.date_text, "outlet": chunk.outlet,
+                "byline": chunk.byline, "source": chunk.source, "chunks": 0})
+            row["chunks"] += 1
+        rows = sorted(found.values(), key=lambda row: row["source"])
+        rows.sort(key=lambda row: row["published"] or "", reverse=True)  # stable; "" last
+        return rows
+
+    @cached_property
     def undated_articles(self) -> Counter:
         """Per source, its articles without a publication date (a date filter skips them)."""
         undated = {(c.source, c.article_id) for c in self.chunks if c.published_ts is None}
