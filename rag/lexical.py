@@ -42,6 +42,7 @@ MERGE_RATIO = 2  # merge a segment into the one before while that one is at most
 SEGMENTS, GENERATIONS = "segments", "generations"
 RECORDS, SOURCES, VOCABULARY = "records.json", "sources.json", "vocabulary.json"
 ARRAYS = ("starts", "rows", "counts", "lengths")
+LEGACY_DONE = "complete"  # in each folder of the one-index-per-generation layout
 SETTLE_SECONDS = 60  # an unreferenced segment this new may be about to be referenced
 
 
@@ -487,8 +488,8 @@ class SavedLexical:
                     shutil.rmtree(folder, ignore_errors=True)
             except FileNotFoundError:  # another process pruned it first
                 continue
-        for legacy in self.root.iterdir():
-            if legacy.is_dir() and legacy.name not in (SEGMENTS, GENERATIONS):
+        for legacy in self.root.iterdir():  # the earlier layout marked each one "complete"
+            if legacy.is_dir() and (legacy / LEGACY_DONE).is_file():
                 shutil.rmtree(legacy, ignore_errors=True)
 
 

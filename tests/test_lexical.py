@@ -103,6 +103,8 @@ def test_only_the_kept_generations_and_their_segments_stay_on_disk(tmp_path, mon
     monkeypatch.setattr("rag.lexical.SETTLE_SECONDS", -1)
     saved = SavedLexical(tmp_path)
     (tmp_path / "old-generation").mkdir()  # the earlier layout: one folder per generation
+    (tmp_path / "old-generation" / "complete").touch()
+    (tmp_path / "manifests").mkdir()  # what others keep in the same folder stays
     index = LexicalIndex.build([chunk(i, "s") for i in range(10)])
     for n in range(4):
         index = LexicalIndex.build([chunk(n * 100 + i, f"s{n}") for i in range(10)])
@@ -110,6 +112,7 @@ def test_only_the_kept_generations_and_their_segments_stay_on_disk(tmp_path, mon
     assert sorted(p.stem for p in (tmp_path / "generations").glob("*.json")) == ["g2", "g3"]
     assert len(list((tmp_path / "segments").iterdir())) == 2
     assert not (tmp_path / "old-generation").exists()
+    assert (tmp_path / "manifests").is_dir()
 
 
 def test_a_one_file_ingest_reads_no_chunk_back_and_matches_a_fresh_build(
