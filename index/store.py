@@ -314,12 +314,16 @@ class Store:
                                        metadatas=[c.metadata() for c in batch])
 
     def delete(self, ids: Sequence[str]) -> None:
+        self._delete(self.collection, ids)
+
+    def _delete(self, collection, ids: Sequence[str]) -> None:
+        """Deletes these records of `collection` (chunks, or manifest entries), BATCH at a time."""
         with failures(self.disk):
             ids = list(ids)
             if ids:
                 self._about_to_write()
             for first in range(0, len(ids), BATCH):
-                self.collection.delete(ids=ids[first:first + BATCH])
+                collection.delete(ids=ids[first:first + BATCH])
 
     def get(self, ids: Sequence[str]) -> list[Chunk]:
         if not ids:
@@ -440,12 +444,7 @@ class Store:
             return set(self.collection.get(where={"source": source}, include=[])["ids"])
 
     def forget_files(self, sources: Sequence[str]) -> None:
-        with failures(self.disk):
-            sources = list(sources)
-            if sources:
-                self._about_to_write()
-            for first in range(0, len(sources), BATCH):
-                self.files.delete(ids=sources[first:first + BATCH])
+        self._delete(self.files, sources)
 
     def as_vector_store(self):
         """This collection as a LlamaIndex ChromaVectorStore, for LlamaIndex retrievers.
