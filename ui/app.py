@@ -209,9 +209,8 @@ def _refused_turn(state: Conversation, asked: str, error: Exception):
     """A question not asked (its filters cannot be read): said in the chat, not kept."""
     convo = copy.deepcopy(state)
     convo.messages += [message("user", render.user_markdown(asked or "")),
-                       message("assistant", render.error_markdown(error))]
-    panel = render.conversation_sources_html(convo.sections, render.failed_section(error))
-    return convo.messages, convo, panel, gr.skip()
+                       message("assistant", "…")]
+    return _show_error(convo, asked, error)
 
 
 def answer_turn(engine_of, texts: SourceTexts, asked: str, state: Conversation,
