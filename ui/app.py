@@ -22,7 +22,7 @@ from rag.errors import ConfigError, FilterError, NewsqaError
 from rag.types import Answer, Filters
 from ui import headers, render
 from ui.conversations import Conversation, Conversations, ConversationsPanel, browser_state, message
-from ui.library import library_tab
+from ui.library import library_tab, listing
 from ui.style import CSS, HEAD
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def build_app(engine: AnswerEngine | None = None, settings: Settings | None = No
                               api_visibility="private")]
         panel.wire(app, conversation, browser, chat, sources, answered, cleared)
         app.load(show_status, outputs=[status], api_name="status")
-        app.load(lambda: gr.update(choices=_indexed_files(engine_of)),
+        app.load(lambda: gr.update(choices=listing(engine_of)[1]),  # the indexed files
                  outputs=[filter_inputs[0]], api_visibility="private")
     return app
 
@@ -196,13 +196,6 @@ def page_filters(files: list[str] | None, since: str | None, until: str | None
     if not files and not days:
         return None
     return Filters(sources=list(files) or None, **days)
-
-
-def _indexed_files(engine_of) -> list[str]:
-    try:
-        return sorted({a["source"] for a in engine_of().articles()})
-    except NewsqaError:
-        return []
 
 
 def _refused_turn(state: Conversation, asked: str, error: Exception):
