@@ -280,22 +280,14 @@ def empty_sources_html() -> str:
     )
 
 
-def pending_sources_html(question: str) -> str:
-    """The panel while an answer is being found."""
-    return _panel(pending_section(question))
-
-
 def pending_section(question: str) -> str:
+    """The panel's part for a question whose answer is being found."""
     return (f'<div class="nq-turn"><h3>Sources</h3><div class="nq-question">'
             f'“{_escape(question)}”</div><p class="nq-empty">Searching the articles…</p></div>')
 
 
-def failed_sources_html(error: Exception) -> str:
-    """The panel after an error: no sources, and the message again."""
-    return _panel(failed_section(error))
-
-
 def failed_section(error: Exception) -> str:
+    """The panel's part for a question that got no answer: the message again."""
     return (f'<div class="nq-turn"><h3>Sources</h3><p class="nq-error">No answer: '
             f'{_escape(str(error))}</p></div>')
 
