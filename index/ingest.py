@@ -9,13 +9,14 @@ killed mid-way is completed by the next one (ids are stable, writes are upserts)
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import orjson
 
 from index.chunker import chunk_article
 from index.embedder import Embedder, load_tokenizer, make_embedder
@@ -172,11 +173,14 @@ def ingest(settings: Settings, paths: list[Path] | None = None, rebuild: bool = 
     """Index the corpus dir (or just `paths`); see the module docstring for the guarantees.
     `reread`: read the files again even when they look unchanged (after a reader fix).
 
-    Files removed from the corpus lose their chunks only on a whole-corpus run. A file
-    given in `paths` from outside the corpus dir is stored under its absolute path and
-    kept: later whole-corpus runs re-check it (refreshed when it changed) and remove it
-    only once it is gone from disk. Raises StoreError while another ingest writes the
-    same local store (a lock file in the store dir; one left by a killed run is ignored).
+    A run brings exactly what it was given up to date, like `git add`: the whole corpus,
+    or each path in `paths` and what lies under it. So a file given after it was deleted
+    loses its chunks, and so does everything under a folder given (a one-file change
+    costs one file, not a walk of the archive). A file given from outside the corpus dir
+    is stored under its absolute path and kept: later whole-corpus runs re-check it
+    (refreshed when it changed) and remove it only once it is gone from disk. Raises
+    StoreError while another ingest writes the same local store (a lock file in the store
+    dir; one left by a killed run is ignored).
     """
     if paths is None and not Path(settings.corpus_dir).is_dir():
         raise ConfigError(f"The corpus folder {settings.corpus_dir} does not exist: create it "
@@ -211,8 +215,8 @@ def _ingest(settings: Settings, paths: list[Path] | None, rebuild: bool, progres
             files += run.outside_files()
         run.report.files = len(files)
         run.add_files(files, progress)
-        if paths is None:
-            run.remove_missing({run.source_of(p) for p in files})
+        run.remove_missing({run.source_of(p) for p in files},
+                           None if paths is None else [Path(p).resolve() for p in paths])
         completed = True
     finally:
         # Even a run that failed half-way may have deleted chunks of the active index;
@@ -425,11 +429,28 @@ class _Run:
             self.store.forget_files([source])
             self.forgotten.add(source)
 
-    def remove_missing(self, present: set[str]) -> None:
-        gone = (self.stored.sources() | set(self.manifest)) - present
+    def remove_missing(self, present: set[str], within: list[Path] | None = None) -> None:
+        """Forget the recorded files not `present`: all of them, or those at or under one
+        of the paths `within` (the paths a run was given). A given path that is neither
+        on disk nor recorded is reported."""
+        recorded = self.stored.sources() | set(self.manifest)
+        if within is not None:
+            scopes = {path.as_posix(): path for path in within}
+            inside = {s for s in recorded if self._under(s, scopes)}
+            for scope, path in scopes.items():
+                if not path.exists() and not any(self._under(s, {scope: path}) for s in inside):
+                    self.report.skipped.append(Problem(
+                        str(path), "not found, and nothing under it is indexed: check the path"))
+            recorded = inside
+        gone = recorded - present
         for source in sorted(gone):
             self._forget(source)
         self.report.files_removed = len(gone)
+
+    def _under(self, source: str, scopes: dict[str, Path]) -> bool:
+        """Whether the file of `source` is one of `scopes` (absolute paths) or under one."""
+        full = source if source.startswith("/") else f"{self._root.as_posix()}/{source}"
+        return any(full == scope or full.startswith(scope.rstrip("/") + "/") for scope in scopes)
 
 
 class SavedManifest:
@@ -445,7 +466,7 @@ class SavedManifest:
         if not generation:
             return None
         try:
-            return json.loads((self.folder / f"{generation}.json").read_text(encoding="utf-8"))
+            return orjson.loads((self.folder / f"{generation}.json").read_bytes())
         except (OSError, ValueError):  # not saved (or damaged): read the store's
             return None
 
@@ -453,7 +474,7 @@ class SavedManifest:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             scratch = self.folder / f".{generation}-{time.time_ns()}"
-            scratch.write_text(json.dumps(entries), encoding="utf-8")
+            scratch.write_bytes(orjson.dumps(entries))  # 0.03 s at 78k files, json's 0.2
             os.replace(scratch, self.folder / f"{generation}.json")
             saved = sorted(self.folder.glob("*.json"), key=lambda p: p.stat().st_mtime)
             for old in saved[:-self.KEEP]:

@@ -83,7 +83,7 @@ class Library:
         where = path.relative_to(self.folder).as_posix().replace("/", "__")
         kept = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}-{where}"
         os.rename(path, trash / kept)
-        return Change(source, self._ingest(None))  # a whole-corpus run drops what is gone
+        return Change(source, self._ingest([path]))  # the path alone: its chunks go
 
     def reread(self, source: str) -> Change:
         """Reads one file again, even when it looks unchanged, and updates its chunks."""

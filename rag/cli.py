@@ -38,13 +38,15 @@ def main(verbose: bool) -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--rebuild", is_flag=True, help="Drop the index and build it again from scratch.")
 def ingest(paths: tuple[Path, ...], rebuild: bool) -> None:
     """Read articles (default: the corpus dir) and bring the index up to date.
 
     Unchanged files are skipped, changed files replace their chunks, files removed
-    from the corpus dir lose theirs. An interrupted run is completed by the next one.
+    from the corpus dir lose theirs. Given PATHS, only they (and what is under them) are
+    brought up to date: a deleted file given by name loses its chunks. An interrupted run
+    is completed by the next one.
     """
     from index.ingest import ingest as run_ingest
     from index.reader import SUPPORTED
@@ -52,7 +54,7 @@ def ingest(paths: tuple[Path, ...], rebuild: bool) -> None:
     settings = get_settings()
     report = run_ingest(settings, paths=list(paths) or None, rebuild=rebuild, progress=True)
     click.echo(report.summary())
-    if not report.files:
+    if not report.files and not report.files_removed:
         where = ", ".join(map(str, paths)) or str(settings.corpus_dir)
         raise NoArticlesError(f"No article files in {where}: newsqa reads "
                               f"{' '.join(sorted(SUPPORTED))} files (hidden ones are skipped).")

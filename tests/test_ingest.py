@@ -118,6 +118,43 @@ def test_paths_ingest_only_those_files(corpus_settings, corpus):
         "002_7a285edda9df7335.txt"}
 
 
+def test_a_run_over_paths_brings_exactly_them_up_to_date(corpus_settings, corpus,
+                                                         monkeypatch):
+    """#13: one file in or out costs that file, not a walk of the archive; like `git add`,
+    a path given after its file was deleted takes the file's chunks out."""
+    import index.ingest as ingest_module
+
+    run(corpus_settings)
+    walked = []
+    real_walk = ingest_module._walk
+    monkeypatch.setattr(ingest_module, "_walk",
+                        lambda folder, *rest: walked.append(folder) or real_walk(folder, *rest))
+    (corpus / "news").mkdir()
+    added = corpus / "news" / "extra.txt"
+    added.write_text("Port reopens\n\nThe port reopened on Monday after repairs.\n")
+    report = run(corpus_settings, paths=[added])
+    assert report.files_changed == 1 and walked == []
+    gone = corpus / "004_94450483d03d6010.txt"
+    gone.unlink()
+    report = run(corpus_settings, paths=[gone])
+    assert report.files_removed == 1 and report.chunks_removed > 5 and report.files == 0
+    assert walked == [] and not report.skipped
+    sources = {c.source for c in stored(corpus_settings)}
+    assert "news/extra.txt" in sources and not any(s.startswith("004_") for s in sources)
+    assert "004_94450483d03d6010.txt" not in open_store(corpus_settings, EMBEDDER).manifest()
+
+    # A folder given: what is gone under it goes; a file beside it stays.
+    added.unlink()
+    report = run(corpus_settings, paths=[corpus / "news"])
+    assert report.files_removed == 1 and "news/extra.txt" not in {
+        c.source for c in stored(corpus_settings)}
+    assert len({c.source for c in stored(corpus_settings)}) == 4
+    # A path that is neither on disk nor indexed is named, and nothing is lost.
+    report = run(corpus_settings, paths=[corpus / "no-such-file.txt"])
+    assert report.files_removed == 0 and "not found" in report.skipped[0].reason
+    assert len({c.source for c in stored(corpus_settings)}) == 4
+
+
 def test_bad_inputs_are_reported_and_skipped(corpus_settings, corpus):
     (corpus / "empty.txt").write_text("")
     (corpus / "image.txt").write_bytes(bytes(range(256)) * 8)
@@ -247,6 +284,24 @@ def test_cli_stats_and_ingest(tmp_path, monkeypatch):
     assert result.exit_code == 0 and "files: 5 (5 new or changed" in result.output
     stats = runner.invoke(main, ["stats"]).output
     assert re.search(r"articles: 6\b", stats) and "hash-64" in stats
+
+
+def test_cli_ingest_of_a_deleted_file_takes_it_out(tmp_path, monkeypatch, corpus):
+    from rag.cli import main
+    from rag.config import get_settings
+
+    monkeypatch.setenv("NEWSQA_CORPUS_DIR", str(corpus))
+    monkeypatch.setenv("NEWSQA_STORE_DIR", str(tmp_path / "cli-store"))
+    monkeypatch.setenv("NEWSQA_EMBEDDER", "hash")
+    get_settings.cache_clear()
+    runner = CliRunner()
+    assert runner.invoke(main, ["ingest"]).exit_code == 0
+    gone = corpus / "004_94450483d03d6010.txt"
+    gone.unlink()
+    result = runner.invoke(main, ["ingest", str(gone)])
+    assert result.exit_code == 0 and "1 removed" in result.output
+    result = runner.invoke(main, ["ingest", str(corpus / "typo.txt")])
+    assert result.exit_code != 0 and "not found" in result.output
 
 
 def test_progress_bar_ends_with_the_chunks_added(corpus_settings, capsys):
@@ -472,7 +527,8 @@ def test_a_no_op_ingest_reads_no_file_and_no_ids_and_a_change_costs_only_itself(
     read = []
 
     def counting_read(path):
-        read.append(path.name)
+        if path.is_relative_to(corpus.resolve()):  # an article, not the saved manifest
+            read.append(path.name)
         return real_read(path)
 
     def no_full_scan(self):
