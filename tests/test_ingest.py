@@ -143,11 +143,19 @@ def test_a_run_over_paths_brings_exactly_them_up_to_date(corpus_settings, corpus
     assert "news/extra.txt" in sources and not any(s.startswith("004_") for s in sources)
     assert "004_94450483d03d6010.txt" not in open_store(corpus_settings, EMBEDDER).manifest()
 
-    # A folder given: what is gone under it goes; a file beside it stays.
+    # A folder given: what is gone under it goes; a file beside it, even in a folder whose
+    # name starts the same, stays.
+    (corpus / "newsletter").mkdir()
+    beside = corpus / "newsletter" / "kept.txt"
+    beside.write_text("Mill closes\n\nThe mill closed on Friday after a century.\n")
+    run(corpus_settings, paths=[beside])
     added.unlink()
     report = run(corpus_settings, paths=[corpus / "news"])
-    assert report.files_removed == 1 and "news/extra.txt" not in {
-        c.source for c in stored(corpus_settings)}
+    sources = {c.source for c in stored(corpus_settings)}
+    assert report.files_removed == 1 and "news/extra.txt" not in sources
+    assert "newsletter/kept.txt" in sources
+    beside.unlink()
+    run(corpus_settings, paths=[beside])
     assert len({c.source for c in stored(corpus_settings)}) == 4
     # A path that is neither on disk nor indexed is named, and nothing is lost.
     report = run(corpus_settings, paths=[corpus / "no-such-file.txt"])
