@@ -20,7 +20,7 @@ from evals.metrics import normalize
 from evals.runner import run_cli
 from evals.suite import load_suite
 
-BBC_DEV, BBC_TEST = load_suite("bbc-dev"), load_suite("bbc-test")
+BBC_DEV, BBC_VAL, BBC_TEST = load_suite("bbc-dev"), load_suite("bbc-val"), load_suite("bbc-test")
 SEEDS_TEST = load_suite("seeds-test")
 BBC_STATUS: dict[str, str] = {}  # read by conftest's terminal summary
 
@@ -78,8 +78,8 @@ def test_bbc_test_meets_its_thresholds(tmp_path, capsys):
 
 
 def test_bbc_suites_are_marked_and_big_enough():
-    assert (BBC_DEV.split, BBC_TEST.split) == ("dev", "test")
-    assert BBC_DEV.header.corpus == BBC_TEST.header.corpus == "bbc"
+    assert (BBC_DEV.split, BBC_VAL.split, BBC_TEST.split) == ("dev", "dev", "test")
+    assert BBC_DEV.header.corpus == BBC_VAL.header.corpus == BBC_TEST.header.corpus == "bbc"
     cases = BBC_DEV.cases + BBC_TEST.cases
     kinds = Counter(c.kind for c in cases)
     assert len(cases) >= 240
@@ -90,17 +90,17 @@ def test_bbc_suites_are_marked_and_big_enough():
     assert all(c.event and c.missing and c.expected_sources for c in cases if c.expect_refusal)
 
 
-def test_bbc_dev_and_test_share_no_article_and_no_question():
+def test_the_bbc_suites_share_no_article_and_no_question():
     def articles(suite):
         return {s for c in suite.cases for s in c.expected_sources}
 
     def questions(suite):
         return {normalize(q) for c in suite.cases for q in c.questions}
 
-    assert not articles(BBC_DEV) & articles(BBC_TEST)
-    assert not questions(BBC_DEV) & questions(BBC_TEST)
-    assert not {c.id for c in BBC_DEV.cases} & {c.id for c in BBC_TEST.cases}
-    assert {bbc.split_of(s) for s in articles(BBC_DEV)} <= {"dev", "test"}
+    for one, other in ((BBC_DEV, BBC_TEST), (BBC_VAL, BBC_TEST), (BBC_DEV, BBC_VAL)):
+        assert not articles(one) & articles(other)
+        assert not questions(one) & questions(other)
+        assert not {c.id for c in one.cases} & {c.id for c in other.cases}
 
 
 def test_bbc_suites_check_out_against_the_archive(tmp_path):
@@ -113,7 +113,7 @@ def test_bbc_suites_check_out_against_the_archive(tmp_path):
 
     archive = Archive(bbc.prepare_corpus(settings))
     assert len(archive.sources) == bbc.ARTICLES
-    assert check_suites([BBC_DEV, BBC_TEST], archive) == []
+    assert check_suites([BBC_DEV, BBC_VAL, BBC_TEST], archive) == []
 
 
 def test_seeds_test_is_new_and_honest():

@@ -2,12 +2,12 @@
 
     python evals/suites/check_bbc.py [--archive PATH] [--add-duplicates] [--partial] [SUITE.jsonl ...]
 
-Default suites: bbc-dev.jsonl and bbc-test.jsonl beside this script. It checks that
+Default suites: bbc-dev.jsonl, bbc-val.jsonl and bbc-test.jsonl beside this script. It checks that
 - every gold file exists, and lists its byte-identical duplicates too (`--add-duplicates`
   writes them in);
 - every gold file is on the suite's side of the split (`evals.bbc.split_of`), has no near
   copy (half its 5-word shingles shared, not byte-identical) on the other side, and no article
-  and no question is in both suites;
+  and no question is in two suites;
 - every expected group of an answerable case occurs, as written, in a gold file; a
   multi_article case has at least two distinct articles, each holding one of the groups;
 - every unanswerable case is close: it names its event (`event` groups, all found in each
@@ -34,7 +34,7 @@ from evals.metrics import normalize, phrase_pattern
 from evals.suite import Case, Suite, load_suite
 from rag.config import Settings
 
-SUITES = [Path(__file__).with_name("bbc-dev.jsonl"), Path(__file__).with_name("bbc-test.jsonl")]
+SUITES = [Path(__file__).with_name(f"bbc-{name}.jsonl") for name in ("dev", "val", "test")]
 MIX = {"single_fact": 0.60, "multi_article": 0.10, "unanswerable": 0.25}
 MIN_CASES = 240
 NEAR_COPY = 0.5  # Jaccard similarity of 5-word shingles
