@@ -63,6 +63,15 @@ def test_newcomer_questions_are_answered(engine, bundled_index, texts, question,
     assert_short_is_exact(answer, texts.__getitem__)
 
 
+@pytest.mark.parametrize("question", ["How many US troops died in the Palmyra attack?",
+                                      "how many americans died in the palmyra thing"])
+def test_the_short_answer_counts_what_was_asked_about(engine, texts, question):
+    """"two American troops and one civilian died": "two" counts the troops, "one" does not."""
+    answer = engine.ask(question)
+    assert answer.short is not None and answer.short.text == "two", answer.text
+    assert_short_is_exact(answer, texts.__getitem__)
+
+
 @pytest.mark.xfail(strict=True, reason="open: the sentence naming the militias ranks below "
                    "others of the same article (issue 9)")
 def test_militia_groups_struck_in_june_2021(engine):

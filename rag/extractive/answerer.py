@@ -182,14 +182,14 @@ def second_account(pick: Pick) -> Candidate | None:
 
 def differs(pick: Pick, other: Candidate) -> bool:
     """The two sentences give different values of the asked detail."""
-    first = pick.best.answer_entity(pick.question)
-    second = other.answer_entity(pick.question)
+    first = pick.best.short_entity(pick.question)
+    second = other.short_entity(pick.question)
     return bool(first and second) and first.text.lower() != second.text.lower()
 
 
 def short_answer(candidate: Candidate, question: Question, citation: Citation) -> ShortAnswer | None:
     """The answer entity as an exact file span inside the candidate's citation."""
-    entity = candidate.answer_entity(question)
+    entity = candidate.short_entity(question)
     if entity is None:
         return None
     start = candidate.start + entity.start

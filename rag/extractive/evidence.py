@@ -47,6 +47,7 @@ FEATURES = (
 )
 CHARS_PER_WORD = 6  # distances in a sentence are counted in characters, about six a word
 NEAR_WORDS = 6  # an answer entity this many words from a shared word is half as "near"
+FOCUS_WORDS = 4  # "nine of the popular Carry On films": the asked noun within 4 words after
 
 
 @dataclass(eq=False)
@@ -89,6 +90,27 @@ class Candidate:
         if not entities:
             return None
         return max(entities, key=lambda e: (self.pull(e, question), -e.start))
+
+    def short_entity(self, question: Question) -> Entity | None:
+        """The entity to lead the answer with: of the amounts of the asked type, one that
+        what the question asks about sits in or closely follows, as English puts a number
+        before what it counts ("two" of "two American troops" for "How many US troops
+        died?", not "one" of "one civilian died"); else answer_entity."""
+        focus = {stem(lemma) for lemma in question.focus}
+        if focus and self.analysis is not None:
+            entities = self.answer_entities(question, question.primary) or \
+                self.answer_entities(question)
+            attached = [e for e in entities if e.label in AMOUNTS
+                        and focus & self.stems_from(e, FOCUS_WORDS)]
+            if attached:
+                return max(attached, key=lambda e: (self.pull(e, question), -e.start))
+        return self.answer_entity(question)
+
+    def stems_from(self, entity: Entity, after: int) -> set[str]:
+        """Stems of the content words in `entity` and in the `after` words that follow it."""
+        inside = [t for t in self.analysis.tokens if entity.start <= t.start < entity.end]
+        following = [t for t in self.analysis.tokens if t.start >= entity.end][:after]
+        return {stem(t.lemma) for t in inside + following if t.content}
 
     def pull(self, entity: Entity, question: Question) -> float:
         """How strongly the question's words around it point at `entity`."""
@@ -297,3 +319,4 @@ def new_numbers(analysis: Analysis, question: Question) -> list[str]:
 
 
 NUMERIC = frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT", "ORDINAL", "DATE", "TIME"})
+AMOUNTS = frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT"})
