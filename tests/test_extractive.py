@@ -63,6 +63,13 @@ def test_newcomer_questions_are_answered(engine, bundled_index, texts, question,
     assert_short_is_exact(answer, texts.__getitem__)
 
 
+def test_a_compound_question_says_which_part_the_articles_do_not_answer(engine):
+    answer = engine.ask("Who is the US envoy heading to Damascus, and who won the 2022 FIFA "
+                        "World Cup?")
+    assert not answer.refused and answer.short.text == "Tom Barrack"
+    assert answer.notes == ["The articles don't say: “Who won the 2022 FIFA World Cup?”"]
+
+
 @pytest.mark.parametrize("question", ["How many US troops died in the Palmyra attack?",
                                       "how many americans died in the palmyra thing"])
 def test_the_short_answer_counts_what_was_asked_about(engine, texts, question):

@@ -93,9 +93,16 @@ class ExtractiveAnswerer:
         if not any(p.best and p.confidence >= self.model.threshold for p in picks):
             return refusal(picks[0].candidates)
         # One confident part answers a compound question; its other parts come along when
-        # they are at least half as likely.
+        # they are at least half as likely, and the answer names those it leaves out.
         floor = self.model.threshold / 2
-        return compose([p for p in picks if p.best and p.confidence >= floor])
+        answered = [p for p in picks if p.best and p.confidence >= floor]
+        answer = compose(answered)
+        asked_parts = question_parts(question)  # as the user wrote them (not re-cased)
+        if len(asked_parts) == len(picks):
+            answer.notes += [f"The articles don't say: “{unanswered(part)}”"
+                             for part, pick in zip(asked_parts, picks, strict=True)
+                             if pick not in answered]
+        return answer
 
     def best_sentences(self, question: str, retrieval: Retrieval, count: int) -> list[Candidate]:
         """The `count` sentences most likely to answer, best first, the parts of a compound
@@ -146,6 +153,12 @@ def rank(candidates: list[Candidate], ranker: Logistic) -> None:
     for candidate, probability in zip(candidates, shares(scores), strict=True):
         candidate.probability = probability
     candidates.sort(key=lambda c: (-c.probability, c.chunk.source, c.start))
+
+
+def unanswered(part: str) -> str:
+    """A part of a compound question as a question of its own: "who won?" -> "Who won?"."""
+    part = part.strip(" ,?")
+    return f"{part[:1].upper()}{part[1:]}?"
 
 
 def compose(picks: list[Pick]) -> Answer:
