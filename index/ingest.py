@@ -127,10 +127,10 @@ class _StoredIds:
     time; otherwise (chunks left by a killed run, or a manifest from before the counts)
     all of them are read at once, as before."""
 
-    def __init__(self, store: Store, entries: dict[str, dict]) -> None:
+    def __init__(self, store: Store, entries: dict[str, dict], exact: bool = False) -> None:
         self.store = store
         counts = [entry.get("chunks") for entry in entries.values()]
-        exact = None not in counts and sum(counts) == store.count()
+        exact = exact or (None not in counts and sum(counts) == store.count())
         self._all = None if exact else store.ids_by_source()
         self._known = {source: None for source in entries}  # None: not read yet
 
@@ -231,9 +231,12 @@ def _ingest(settings: Settings, paths: list[Path] | None, rebuild: bool, progres
             trusted = completed and (rebuild or (not interrupted
                                                  and store.generation() == began_from))
             changes = run.changes if trusted else None
-            _save_lexical(settings, store, generation, changes, began_from, rebuild)
-            if trusted:
-                saved_manifest.save(generation, run.manifest_after())
+            chunks = _save_lexical(settings, store, generation, changes, began_from, rebuild)
+            manifest = run.manifest_after() if trusted else {}
+            # Saved only when exact (every stored chunk belongs to a recorded file), so
+            # that the next run may trust it without counting the store.
+            if trusted and chunks == sum(e.get("chunks", -1) for e in manifest.values()):
+                saved_manifest.save(generation, manifest)
             store.publish(generation, follows=began_from, changed=changes)
         store.close()
     run.report.seconds = time.perf_counter() - began
@@ -252,7 +255,9 @@ class _Run:
         self.tokenizer = load_tokenizer()
         self.entries = store.manifest_entries() if entries is None else entries
         self.manifest = {source: e["fingerprint"] for source, e in self.entries.items()}
-        self.stored = _StoredIds(store, self.entries)
+        # A manifest the last publishing run saved is exact (it saves only an exact one,
+        # and only when it completed with no other writer): no count of the store to check.
+        self.stored = _StoredIds(store, self.entries, exact=entries is not None)
         self.batch = _Batch()
         self.pending: Future | None = None
         self._root = Path(settings.corpus_dir).resolve()
@@ -435,22 +440,29 @@ class _Run:
         on disk nor recorded is reported."""
         recorded = self.stored.sources() | set(self.manifest)
         if within is not None:
-            scopes = {path.as_posix(): path for path in within}
-            inside = {s for s in recorded if self._under(s, scopes)}
-            for scope, path in scopes.items():
-                if not path.exists() and not any(self._under(s, {scope: path}) for s in inside):
+            inside: set[str] = set()
+            for path in within:
+                found = self._recorded_at(path, recorded)
+                if not found and not path.exists():
                     self.report.skipped.append(Problem(
                         str(path), "not found, and nothing under it is indexed: check the path"))
+                inside |= found
             recorded = inside
         gone = recorded - present
         for source in sorted(gone):
             self._forget(source)
         self.report.files_removed = len(gone)
 
-    def _under(self, source: str, scopes: dict[str, Path]) -> bool:
-        """Whether the file of `source` is one of `scopes` (absolute paths) or under one."""
-        full = source if source.startswith("/") else f"{self._root.as_posix()}/{source}"
-        return any(full == scope or full.startswith(scope.rstrip("/") + "/") for scope in scopes)
+    def _recorded_at(self, path: Path, recorded: set[str]) -> set[str]:
+        """The recorded sources at `path` (a file: one look-up) or under it (a folder, or a
+        path gone from disk that may have been one: a scan of the record)."""
+        source = self.source_of(path)
+        if source in recorded and not path.is_dir():
+            return {source}
+        scope = path.as_posix().rstrip("/") + "/"
+        root = self._root.as_posix()
+        return {s for s in recorded
+                if (s if s.startswith("/") else f"{root}/{s}").startswith(scope)}
 
 
 class SavedManifest:
@@ -485,12 +497,13 @@ class SavedManifest:
 
 def _save_lexical(settings: Settings, store: Store, generation: str,
                   changes: dict[str, list[Chunk] | None] | None, began_from: str | None,
-                  rebuild: bool) -> None:
+                  rebuild: bool) -> int | None:
     """The BM25 side of the new generation, saved before readers hear of it, so that they
     load it instead of each building it (a failure here only costs them that). It is the
     generation the run began from plus `changes`, which costs the change; without that
     generation saved, or after a failed run (`changes` None), it is built from every chunk
-    in the store. A result that disagrees with the store's count is built again too."""
+    in the store. A result that disagrees with the store's count is built again too.
+    Returns its size, which is the store's count (None when it was not saved)."""
     from rag.lexical import LexicalIndex, SavedLexical
 
     saved = SavedLexical(lexical_root(settings))
@@ -501,10 +514,12 @@ def _save_lexical(settings: Settings, store: Store, generation: str,
             log.warning("the lexical index (%d chunks) disagrees with the store (%d): "
                         "building it from the store", index.size, store.count())
             index = None
-        saved.save(index if index is not None else LexicalIndex.build(store.all_chunks()),
-                   generation)
+        index = index if index is not None else LexicalIndex.build(store.all_chunks())
+        saved.save(index, generation)
+        return index.size
     except (StoreError, OSError) as error:
         log.warning("the lexical index was not saved (%s): readers will build it", error)
+        return None
 
 
 def ensure_index(settings: Settings) -> None:
