@@ -128,7 +128,7 @@ class _StoredIds:
     all of them are read at once, as before."""
 
     def __init__(self, store: Store, entries: dict[str, dict], exact: bool = False) -> None:
-        self.store, self.entries = store, entries
+        self.store = store
         counts = [entry.get("chunks") for entry in entries.values()]
         exact = exact or (None not in counts and sum(counts) == store.count())
         self._all = None if exact else store.ids_by_source()
@@ -138,14 +138,8 @@ class _StoredIds:
         if self._all is not None:
             return self._all.get(source, set())
         if self._known.get(source) is None:
-            self._known[source] = self._read(source) if source in self._known else set()
+            self._known[source] = self.store.ids_of(source) if source in self._known else set()
         return self._known[source]
-
-    def _read(self, source: str) -> set[str]:
-        """A file's chunk ids: from its manifest entry when it lists them, else the store's
-        (a look-up by source, which Chroma answers by scanning: 0.2 s at 57k chunks)."""
-        listed = self.entries.get(source, {}).get("ids")
-        return set(orjson.loads(listed)) if listed else self.store.ids_of(source)
 
     def put(self, source: str, ids: set[str]) -> None:
         if self._all is not None:
@@ -322,7 +316,7 @@ class _Run:
             stamp = fingerprint(data, self.settings)
             if data and not self.reread and self.manifest.get(source) == stamp:  # touched
                 self._unchanged(source)
-                self.batch.files[source] = self._entry(stamp, status, self.stored.of(source))
+                self.batch.files[source] = self._entry(stamp, status, self._count(source))
                 return
             chunks = self._read_chunks(path, source, data)
         except FileNotFoundError:
@@ -342,7 +336,7 @@ class _Run:
             self._forget(source)
             return
         self.report.files_changed += 1
-        self._stage(source, self._entry(stamp, status, {c.id for c in chunks}), chunks)
+        self._stage(source, self._entry(stamp, status, len({c.id for c in chunks})), chunks)
 
     def _untouched(self, source: str, status) -> bool:
         """Same size and mtime as when its chunks were recorded, with the same recipe, and
@@ -365,11 +359,9 @@ class _Run:
         return entry["chunks"] if "chunks" in entry else len(self.stored.of(source))
 
     @staticmethod
-    def _entry(stamp: str, status, ids: set[str]) -> dict:
-        """A file's manifest entry: its fingerprint and stat, and its chunks' ids (so that
-        a change or a removal finds them without a look-up in the store)."""
+    def _entry(stamp: str, status, chunks: int) -> dict:
         return {"fingerprint": stamp, "size": status.st_size, "mtime_ns": status.st_mtime_ns,
-                "chunks": len(ids), "ids": orjson.dumps(sorted(ids)).decode(), "at": time.time()}
+                "chunks": chunks, "at": time.time()}
 
     @property
     def _max_bytes(self) -> int:

