@@ -127,10 +127,10 @@ class _StoredIds:
     time; otherwise (chunks left by a killed run, or a manifest from before the counts)
     all of them are read at once, as before."""
 
-    def __init__(self, store: Store, entries: dict[str, dict], exact: bool = False) -> None:
+    def __init__(self, store: Store, entries: dict[str, dict]) -> None:
         self.store = store
         counts = [entry.get("chunks") for entry in entries.values()]
-        exact = exact or (None not in counts and sum(counts) == store.count())
+        exact = None not in counts and sum(counts) == store.count()
         self._all = None if exact else store.ids_by_source()
         self._known = {source: None for source in entries}  # None: not read yet
 
@@ -231,12 +231,9 @@ def _ingest(settings: Settings, paths: list[Path] | None, rebuild: bool, progres
             trusted = completed and (rebuild or (not interrupted
                                                  and store.generation() == began_from))
             changes = run.changes if trusted else None
-            chunks = _save_lexical(settings, store, generation, changes, began_from, rebuild)
-            manifest = run.manifest_after() if trusted else {}
-            # Saved only when exact (every stored chunk belongs to a recorded file), so
-            # that the next run may trust it without counting the store.
-            if trusted and chunks == sum(e.get("chunks", -1) for e in manifest.values()):
-                saved_manifest.save(generation, manifest)
+            _save_lexical(settings, store, generation, changes, began_from, rebuild)
+            if trusted:
+                saved_manifest.save(generation, run.manifest_after())
             store.publish(generation, follows=began_from, changed=changes)
         store.close()
     run.report.seconds = time.perf_counter() - began
@@ -255,9 +252,7 @@ class _Run:
         self.tokenizer = load_tokenizer()
         self.entries = store.manifest_entries() if entries is None else entries
         self.manifest = {source: e["fingerprint"] for source, e in self.entries.items()}
-        # A manifest the last publishing run saved is exact (it saves only an exact one,
-        # and only when it completed with no other writer): no count of the store to check.
-        self.stored = _StoredIds(store, self.entries, exact=entries is not None)
+        self.stored = _StoredIds(store, self.entries)
         self.batch = _Batch()
         self.pending: Future | None = None
         self._root = Path(settings.corpus_dir).resolve()
@@ -497,13 +492,12 @@ class SavedManifest:
 
 def _save_lexical(settings: Settings, store: Store, generation: str,
                   changes: dict[str, list[Chunk] | None] | None, began_from: str | None,
-                  rebuild: bool) -> int | None:
+                  rebuild: bool) -> None:
     """The BM25 side of the new generation, saved before readers hear of it, so that they
     load it instead of each building it (a failure here only costs them that). It is the
     generation the run began from plus `changes`, which costs the change; without that
     generation saved, or after a failed run (`changes` None), it is built from every chunk
-    in the store. A result that disagrees with the store's count is built again too.
-    Returns its size, which is the store's count (None when it was not saved)."""
+    in the store. A result that disagrees with the store's count is built again too."""
     from rag.lexical import LexicalIndex, SavedLexical
 
     saved = SavedLexical(lexical_root(settings))
@@ -514,12 +508,10 @@ def _save_lexical(settings: Settings, store: Store, generation: str,
             log.warning("the lexical index (%d chunks) disagrees with the store (%d): "
                         "building it from the store", index.size, store.count())
             index = None
-        index = index if index is not None else LexicalIndex.build(store.all_chunks())
-        saved.save(index, generation)
-        return index.size
+        saved.save(index if index is not None else LexicalIndex.build(store.all_chunks()),
+                   generation)
     except (StoreError, OSError) as error:
         log.warning("the lexical index was not saved (%s): readers will build it", error)
-        return None
 
 
 def ensure_index(settings: Settings) -> None:
