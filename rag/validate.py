@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from rag.answer_types import names, number_values
 from rag.citations import cite
+from rag.mentions import names, number_values
 from rag.retrieve import Hit
 from rag.sentences import split_sentences
 from rag.terms import terms, words
