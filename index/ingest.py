@@ -21,7 +21,7 @@ import orjson
 from index.chunker import chunk_article
 from index.embedder import Embedder, load_tokenizer, make_embedder
 from index.lock import ingest_lock
-from index.reader import SUPPORTED, read_file
+from index.reader import SUPPORTED, read_file, source_name
 from index.store import Store, lexical_root, new_generation, open_rebuild, open_store
 from index.types import Chunk, Problem
 from rag.config import Settings
@@ -273,8 +273,7 @@ class _Run:
         """The source name of a file from collect_files (so already resolved), worked out
         once per run."""
         if path not in self._sources:
-            self._sources[path] = (path.relative_to(self._root).as_posix()
-                                   if path.is_relative_to(self._root) else path.as_posix())
+            self._sources[path] = source_name(path, self._root, resolved=True)
         return self._sources[path]
 
     def outside_files(self) -> list[Path]:

@@ -28,13 +28,12 @@ TOO_DEEP = "JSON nested too deeply to read (arrays or objects inside each other 
 
 def source_name(path: Path, corpus_dir: Path, resolved: bool = False) -> str:
     """The path relative to the corpus dir with '/' separators (absolute when outside).
-    `resolved`: corpus_dir is already resolved (an ingest resolves it once, not per file)."""
-    path = Path(path).resolve()
-    corpus_dir = Path(corpus_dir) if resolved else Path(corpus_dir).resolve()
-    try:
-        return path.relative_to(corpus_dir).as_posix()
-    except ValueError:
-        return path.as_posix()
+    `resolved`: both are resolved already (an ingest's walk resolves them, and resolving
+    every file again was most of a no-op ingest's cost)."""
+    if not resolved:
+        path, corpus_dir = Path(path).resolve(), Path(corpus_dir).resolve()
+    return path.relative_to(corpus_dir).as_posix() if path.is_relative_to(corpus_dir) \
+        else path.as_posix()
 
 
 def read_file(path: Path, corpus_dir: Path, *, max_bytes: int = DEFAULT_MAX_BYTES,

@@ -236,14 +236,14 @@ def pieces(text: str, words: int = 6) -> Iterator[str]:
 
 
 def source_of_path(source: str, corpus_dir: Path, known: frozenset[str]) -> str:
-    """A source as given, or, when it is not a known name but a path to a file inside the
-    corpus folder, that file's source name."""
+    """A source as given, or, when it is not a known name but a path to a file, the name
+    the ingest gave that file."""
     if source in known:
         return source
-    path, folder = Path(source).expanduser().resolve(), Path(corpus_dir).resolve()
-    if path.is_file() and path.is_relative_to(folder):
-        return path.relative_to(folder).as_posix()
-    return source
+    from index.reader import source_name  # (the reader's imports stay out of start-up)
+
+    path = Path(source).expanduser()
+    return source_name(path, corpus_dir) if path.is_file() else source
 
 
 MAX_QUESTION_CHARS = 2000  # a 1M-character question cost 14 s of CPU and 125 MB
