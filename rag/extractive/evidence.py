@@ -85,8 +85,14 @@ class Candidate:
         """The entity of the asked type closest to the question's words in the sentence,
         rare words counting most ("four" in "Two officials said four militiamen were killed"
         for "How many militiamen ...?"), the most likely label first."""
-        entities = self.answer_entities(question, question.primary) or \
+        return self._closest(self.likeliest_entities(question), question)
+
+    def likeliest_entities(self, question: Question) -> list[Entity]:
+        """Answer entities of the asked type's most likely label, else of any asked label."""
+        return self.answer_entities(question, question.primary) or \
             self.answer_entities(question)
+
+    def _closest(self, entities: list[Entity], question: Question) -> Entity | None:
         if not entities:
             return None
         return max(entities, key=lambda e: (self.pull(e, question), -e.start))
@@ -98,12 +104,10 @@ class Candidate:
         died?", not "one" of "one civilian died"); else answer_entity."""
         focus = {stem(lemma) for lemma in question.focus}
         if focus and self.analysis is not None:
-            entities = self.answer_entities(question, question.primary) or \
-                self.answer_entities(question)
-            attached = [e for e in entities if e.label in AMOUNTS
+            attached = [e for e in self.likeliest_entities(question) if e.label in AMOUNTS
                         and focus & self.stems_from(e, FOCUS_WORDS)]
             if attached:
-                return max(attached, key=lambda e: (self.pull(e, question), -e.start))
+                return self._closest(attached, question)
         return self.answer_entity(question)
 
     def stems_from(self, entity: Entity, after: int) -> set[str]:
