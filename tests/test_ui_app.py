@@ -386,7 +386,7 @@ def test_the_library_adds_and_deletes_articles_through_the_page(tmp_path, corpus
     upload.write_text(PORT_STORY, encoding="utf-8")
     with served(Engine(settings), settings) as url:
         page = client(url)
-        summary, table, _, problems, status, _ = page.predict(
+        summary, table, _, _, problems, status, _ = page.predict(
             [handle_file(str(upload))], api_name="/library_upload")
         assert "Port-news.txt" in table_files(table) and "**7 articles** in 6 files" in summary
         assert "**Port-news.txt**: 1 chunk added" in problems and "7 articles" in status
@@ -394,8 +394,8 @@ def test_the_library_adds_and_deletes_articles_through_the_page(tmp_path, corpus
         messages, sources = ask(page, "When did the port of Zanzibar reopen?")
         assert "Monday" in text_of(messages[-1]) and "Port-news.txt" in sources
 
-        summary, table, _, problems, status = page.predict("Port-news.txt",
-                                                          api_name="/library_delete")
+        summary, table, _, _, problems, status = page.predict("Port-news.txt",
+                                                             api_name="/library_delete")
         assert "Port-news.txt" not in table_files(table) and "6 articles" in status
         messages, sources = ask(page, "When did the port of Zanzibar reopen?")
         newest = sources.split('<div class="nq-turn"')[1]  # the panel keeps earlier turns
@@ -449,7 +449,7 @@ def test_the_library_is_read_only_on_a_page_served_beyond_loopback_without_a_log
     upload.write_text(PORT_STORY, encoding="utf-8")
     shared = settings.model_copy(update={"ui_host": "0.0.0.0"})
     with served(fake, shared) as url:  # (served on 127.0.0.1; built as if shared)
-        _, _, _, problems, _, _ = client(url).predict([handle_file(str(upload))],
-                                                      api_name="/library_upload")
+        _, _, _, _, problems, _, _ = client(url).predict([handle_file(str(upload))],
+                                                         api_name="/library_upload")
     assert "does not change the library" in problems and "NEWSQA_UI_PASSWORD" in problems
     assert not (settings.corpus_dir / "story.txt").exists()

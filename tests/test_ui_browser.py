@@ -265,6 +265,12 @@ def test_uploaded_pdf_and_docx_are_answered_and_a_deleted_article_is_gone(librar
     screenshot(page, "ui-library.png")
 
     page.get_by_role("tab", name="Chat").click()
+    # The chat's file filter offers the new files at once, without a reload.
+    page.locator("#nq-filters").get_by_text("Filters").click()
+    page.locator("#nq-filter-files input").fill("bridge")
+    expect(page.get_by_role("option", name="bridge.docx")).to_be_visible(timeout=10_000)
+    page.locator("#nq-filter-files input").fill("")
+    page.keyboard.press("Escape")
     ask(page, "When did the harbour of Mombasa reopen?")
     expect(page.locator("#nq-sources mark").first).to_contain_text("Tuesday", timeout=20_000)
     expect(page.locator("#nq-sources .nq-meta").first).to_contain_text("harbour.pdf")

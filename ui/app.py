@@ -22,7 +22,7 @@ from rag.errors import ConfigError, FilterError, NewsqaError
 from rag.types import Answer, Filters
 from ui import headers, render
 from ui.conversations import Conversation, Conversations, ConversationsPanel, browser_state, message
-from ui.library import library_tab, listing
+from ui.library import library_tab
 from ui.style import CSS, HEAD
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,8 @@ def build_app(engine: AnswerEngine | None = None, settings: Settings | None = No
                 chat, question, ask_button, clear_button, sources = _layout(settings,
                                                                              below_question)
             with gr.Tab("Library", id="library"):
-                library_tab(settings, engine_of, status, lambda: status_line(engine_of), app)
+                library_tab(settings, engine_of, status, lambda: status_line(engine_of), app,
+                            file_filter=filter_inputs[0])
 
         def respond(message: str, state: Conversation, sources_only=None, since="",
                     until=""):
@@ -108,8 +109,6 @@ def build_app(engine: AnswerEngine | None = None, settings: Settings | None = No
                               api_visibility="private")]
         panel.wire(app, conversation, browser, chat, sources, answered, cleared)
         app.load(show_status, outputs=[status], api_name="status")
-        app.load(lambda: gr.update(choices=listing(engine_of)[1]),  # the indexed files
-                 outputs=[filter_inputs[0]], api_visibility="private")
     return app
 
 

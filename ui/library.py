@@ -29,9 +29,11 @@ INGEST_PROGRESS = gr.Progress(track_tqdm=True)
 
 
 def library_tab(settings: Settings, engine_of: Callable, status: gr.Markdown,
-                status_line: Callable[[], str], app: gr.Blocks) -> None:
+                status_line: Callable[[], str], app: gr.Blocks,
+                file_filter: gr.Dropdown) -> None:
     """Builds the tab's components inside the current gr.Tab, and wires their events;
-    `status` is the page's status line, refreshed with `status_line()` after a change."""
+    `status` is the page's status line, refreshed with `status_line()` after a change, and
+    `file_filter` the chat's choice of files, which follows the list."""
     local = is_loopback(settings.ui_host)
     library = Library(settings, progress=True, local=local)  # tqdm bars: gr.Progress shows them
     # Changing the corpus is for this machine's user, or for those who logged in.
@@ -54,14 +56,14 @@ def library_tab(settings: Settings, engine_of: Callable, status: gr.Markdown,
         delete_button = gr.Button("Delete", variant="stop", elem_id="nq-delete", scale=1)
     problems = gr.Markdown(elem_id="nq-problems")
 
-    outputs = [summary, table, chosen, problems, status]
+    outputs = [summary, table, chosen, file_filter, problems, status]
 
     def shown(changes: list[Change], errors: list[str]):
         """Every output after a change: the fresh list, and what the change reported."""
         rows, files, summary_text = listing(engine_of)
-        choices = gr.update(choices=files, value=None)
         report = render.changes_markdown([(c.source, c.report) for c in changes], errors)
-        return summary_text, rows, choices, report, status_line()
+        return (summary_text, rows, gr.update(choices=files, value=None),
+                gr.update(choices=files), report, status_line())
 
     def run(action: Callable[[], Change]) -> tuple[list[Change], list[str]]:
         if not writable:
@@ -106,8 +108,7 @@ def library_tab(settings: Settings, engine_of: Callable, status: gr.Markdown,
     url.submit(on_import, inputs=[url], outputs=[*outputs, url], api_visibility="private")
     delete_button.click(on_delete, inputs=[chosen], outputs=outputs, api_name="library_delete")
     reread_button.click(on_reread, inputs=[chosen], outputs=outputs, api_name="library_reread")
-    app.load(lambda: shown([], [])[:3], outputs=[summary, table, chosen],
-             api_visibility="private")
+    app.load(lambda: shown([], [])[:4], outputs=outputs[:4], api_visibility="private")
 
 
 def listing(engine_of: Callable) -> tuple[list[list], list[str], str]:
