@@ -228,7 +228,6 @@ def answer_turn(engine_of, texts: SourceTexts, asked: str, state: Conversation,
         return
     turn = len(convo.sections) + 1  # markers of every answer keep their own entries
     convo.messages[-1] = message("assistant", render.answer_markdown(answer, turn, question))
-    convo.history.append((question, answer.text))
     convo.turns.append((question, answer))  # stored by the Conversations panel's next step
     convo.sections.append(render.sources_section(answer, texts.for_answer(answer), question,
                                                  turn))
@@ -240,7 +239,7 @@ def _stream_answer(engine: AnswerEngine, question: str, convo: Conversation,
     """Shows the text as it arrives; returns the final Answer."""
     streamed = ""
     options = {"filters": filters} if filters is not None else {}
-    for piece in engine.ask_stream(question, history=list(convo.history), **options):
+    for piece in engine.ask_stream(question, history=convo.history, **options):
         if isinstance(piece, Answer):
             return piece
         streamed += piece

@@ -34,15 +34,19 @@ EXPORTS = Path(tempfile.gettempdir()) / "newsqa-exports"  # where gradio may ser
 @dataclass
 class Conversation:
     """One browser session's chat (held in gr.State, so every visitor has their own):
-    the messages the Chatbot shows, the (question, answer) turns the engine sees, each
-    answer's part of the Sources panel, and where it is stored."""
+    the messages the Chatbot shows, the (question, answer) turns, each answer's part of
+    the Sources panel, and where it is stored."""
 
     messages: list[dict] = field(default_factory=list)
-    history: list[tuple[str, str]] = field(default_factory=list)
     sections: list[str] = field(default_factory=list)  # each answer's Sources panel part
     turns: list[Turn] = field(default_factory=list)
     id: str | None = None  # in the ConversationStore, once its first turn is saved
     saved: int = 0  # turns stored so far
+
+    @property
+    def history(self) -> list[tuple[str, str]]:
+        """The turns as the engine sees them: each question and its answer's text."""
+        return [(question, answer.text) for question, answer in self.turns]
 
 
 def message(role: str, content: str) -> dict:
@@ -56,7 +60,6 @@ def replay(turns: list[Turn], file_texts: Callable[[Answer], dict], conversation
     for turn, (question, answer) in enumerate(turns, start=1):
         convo.messages += [message("user", render.user_markdown(question)),
                            message("assistant", render.answer_markdown(answer, turn, question))]
-        convo.history.append((question, answer.text))
         convo.sections.append(render.sources_section(answer, file_texts(answer), question,
                                                      turn))
         convo.turns.append((question, answer))
