@@ -26,6 +26,12 @@ def citation(marker=1, text=TEXT, quote=QUOTE, **fields) -> Citation:
     return Citation(**values)
 
 
+def panel_of(answer: Answer, file_texts: dict, question: str | None = None) -> str:
+    """The Sources panel of a one-answer conversation."""
+    return render.conversation_sources_html([render.sources_section(answer, file_texts,
+                                                                    question)])
+
+
 def marked_parts(fragment: str) -> tuple[str, str, str]:
     """(before, marked, after) of an HTML fragment with one <mark>, unescaped."""
     before, rest = fragment.split("<mark>")
@@ -77,7 +83,7 @@ def test_html_in_article_text_is_escaped_not_rendered():
 def test_sources_panel_shares_numbers_with_markers_and_shows_metadata():
     second = citation(marker=2, quote="Palmyra desert area", title="<i>Second</i>", outlet=None)
     answer = Answer(text="Two died [1]. It was near Palmyra [2].", citations=[second, citation()])
-    panel = render.sources_html(answer, {FILE: TEXT}, question="Who died?")
+    panel = panel_of(answer, {FILE: TEXT}, question="Who died?")
     assert re.findall(r'class="nq-marker">\[(\d)\]', panel) == ["1", "2"]
     assert re.findall(r'id="nq-source-(\d)"', panel) == ["1", "2"]
     assert "Syria and US" in panel and "Arab News · 2025-12-14 · " + FILE in panel
@@ -89,7 +95,7 @@ def test_sources_panel_shares_numbers_with_markers_and_shows_metadata():
 def test_sources_panel_falls_back_to_the_quote_when_the_file_no_longer_matches():
     answer = Answer(text="Two died [1].", citations=[citation()])
     for texts in ({}, {FILE: "a different file now"}):
-        panel = render.sources_html(answer, texts)
+        panel = panel_of(answer, texts)
         assert f"<mark>{QUOTE}</mark>" in panel and "showing the quote only" in panel
 
 
@@ -114,7 +120,7 @@ def test_markers_with_a_source_link_to_its_entry_in_the_panel():
     assert links == [("nq-source-1", "1", "1"), ("nq-source-2", "2", "2"),
                      ("nq-source-1", "1", "1")]
     assert shown.endswith("Unknown [9].")  # no source 9: nothing to link to
-    panel_ids = re.findall(r'id="([\w-]+)"', render.sources_html(answer, {FILE: TEXT}))
+    panel_ids = re.findall(r'id="([\w-]+)"', panel_of(answer, {FILE: TEXT}))
     assert {anchor for anchor, *_ in links} == set(panel_ids)
     assert re.sub(r"<[^>]+>", "", shown) == answer.text  # the words read the same
 
@@ -161,7 +167,7 @@ def test_refused_answer_says_the_articles_dont_say_once(text):
 
 def test_refused_answer_offers_the_closest_passages():
     answer = Answer(text="The articles don't say.", refused=True, citations=[citation()])
-    panel = render.sources_html(answer, {FILE: TEXT})
+    panel = panel_of(answer, {FILE: TEXT})
     assert "Closest passages" in panel and "do not answer the question" in panel
     assert f"<mark>{QUOTE}</mark>" in panel
 
@@ -174,7 +180,7 @@ def test_unsupported_sentences_are_flagged():
 def test_timing_and_backend_in_the_panel():
     answer = Answer(text="x [1]", citations=[citation()], backend="openai:gpt-4o-mini",
                     timings=Timings(retrieval_ms=40.2, generation_ms=800.4))
-    assert "openai:gpt-4o-mini · 841 ms" in render.sources_html(answer, {})
+    assert "openai:gpt-4o-mini · 841 ms" in panel_of(answer, {})
 
 
 def test_error_and_status_lines():

@@ -96,7 +96,7 @@ class Conversations:
 
     def choices(self, owner: str) -> list[tuple[str, str]]:
         return [(f"{c.title} · {c.updated:%Y-%m-%d %H:%M} · "
-                 + f"{c.turns} question{'s' * (c.turns != 1)}", c.id)
+                 + render.plural(c.turns, "question"), c.id)
                 for c in self.store.list(owner)]
 
     def open(self, owner: str, conversation_id: str | None) -> Conversation:

@@ -217,15 +217,6 @@ def _passage_block(citation: Citation, file_text: str | None) -> str:
     return f'<blockquote class="nq-passage">{quote}</blockquote>{note}'
 
 
-def sources_html(answer: Answer, file_texts: Mapping[str, str], question: str | None = None) -> str:
-    """The Sources panel for one answer; entries are numbered like the answer's markers.
-
-    `file_texts` maps a citation's `source` to the file's decoded text (the text the
-    offsets index into); missing files fall back to the quote alone.
-    """
-    return _panel(sources_section(answer, file_texts, question))
-
-
 def sources_section(answer: Answer, file_texts: Mapping[str, str], question: str | None = None,
                     turn: int | None = None) -> str:
     """One answer's part of the Sources panel (of answer `turn` of a conversation)."""
@@ -337,8 +328,7 @@ def library_summary(articles: list[Mapping[str, object]]) -> str:
     """
     files = {a["source"] for a in articles}
     undated = sum(1 for a in articles if not a.get("published"))
-    line = (f"**{len(articles)} article{'s' * (len(articles) != 1)}** in {len(files)} "
-            f"file{'s' * (len(files) != 1)}")
+    line = f"**{plural(len(articles), 'article')}** in {plural(len(files), 'file')}"
     return line + (f" · {undated} undated" if undated else "")
 
 
@@ -347,7 +337,7 @@ def changes_markdown(changes: list[tuple[str, object]], errors: list[str]) -> st
     the problems the ingest reported (with reasons); then what could not be done."""
     parts = []
     for source, report in changes:
-        counts = (f"{_count(report.chunks_added, 'chunk')} added, {report.chunks_removed} "
+        counts = (f"{plural(report.chunks_added, 'chunk')} added, {report.chunks_removed} "
                   f"removed, {report.chunks_updated} updated")
         parts.append(f"- **{inert(source)}**: {counts} ({report.seconds:.1f} s)")
         parts += [f"  - skipped {inert(str(p))}" for p in report.skipped]
@@ -356,5 +346,6 @@ def changes_markdown(changes: list[tuple[str, object]], errors: list[str]) -> st
     return "\n".join(parts)
 
 
-def _count(n: int, noun: str) -> str:
+def plural(n: int, noun: str) -> str:
+    """`plural(1, "file")` -> "1 file", `plural(2, "file")` -> "2 files"."""
     return f"{n} {noun}{'s' * (n != 1)}"
