@@ -297,7 +297,7 @@ def plot(rows: list[dict], vectors: list[dict], out: Path) -> Path:
     import matplotlib.pyplot as plt
 
     rows = [r for r in rows if "error" not in r]  # a failed size is in the log, not drawn
-    served = all("error" not in r.get("server", {"error": ""}) for r in rows)
+    served = all("server" in r and "error" not in r["server"] for r in rows)
     chunks = [r["chunks"] for r in rows]
     figure, axes = plt.subplots(1, 4 if vectors else 3, figsize=(17 if vectors else 13, 3.8))
     for key, label in (("ask_p50", "ask() p50 ms"), ("retrieval_p50", "retrieval p50 ms"),
