@@ -14,7 +14,9 @@ conversation's earlier questions, as the answerer would. The test suites are nev
   answerable question asked again with its gold files filtered out of the index is
   unanswerable-but-close; together the twins weigh as much as the real unanswerable cases.
 The threshold under which the answerer declines is the one that gets the most real dev
-questions right (near-miss twins left out). Both models are scikit-learn logistic
+questions right (near-miss twins left out) when each question's confidence comes from models
+fitted on the other folds: in-sample confidences are too sure, and the threshold chosen on
+them moved with every retrain. Both models are scikit-learn logistic
 regressions (lbfgs, deterministic); `--check` retrains and accepts the file when the data and
 the threshold are the same and no weight moved by more than 0.01.
 """
@@ -24,7 +26,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,7 @@ DEV_SUITES = ("seeds", "seeds-casual", "bbc-dev")  # not bbc-val: it judges what
 BUNDLED = Path(__file__).resolve().parents[1] / "data" / "articles"
 SKIPPED_KINDS = {"digest"}  # a digest has no single answer to find
 C = 1.0
+FOLDS = 5  # cross-validation folds the threshold is chosen on
 TOLERANCE = 0.01  # how far a retrained weight may stray and still reproduce the file
 
 
@@ -130,24 +132,19 @@ def fit(rows: Rows, names: tuple[str, ...], intercept: bool = True) -> Logistic:
                     round(float(model.intercept_[0]), 6))
 
 
-def best_threshold(refusal: Logistic, rows: Rows, outcomes: list) -> float:
-    """The confidence under which to decline that makes the most real dev questions come
-    out right (answered right, or unanswerable and declined); ties go to the higher one."""
-    confidences = [1.0 / (1.0 + math.exp(-(refusal.bias + sum(
-        w * x for w, x in zip(refusal.weights, features, strict=True)))))
-        for features in rows.features]
-    real = [(c, o) for c, o in zip(confidences, outcomes, strict=True) if o is not None]
-
+def best_threshold(confidences: list[float], outcomes: list[tuple[bool, bool]]) -> float:
+    """The confidence under which to decline that makes the most questions come out right
+    (answered right, or unanswerable and declined); ties go to the higher one."""
     def right(threshold: float) -> int:
         return sum((c >= threshold and best) or (c < threshold and not answerable)
-                   for c, (answerable, best) in real)
+                   for c, (answerable, best) in zip(confidences, outcomes, strict=True))
 
     grid = [round(0.05 * i, 2) for i in range(2, 19)]
     return max(grid, key=lambda t: (right(t), t))
 
 
-def train(asked: list[Asked]) -> tuple[Logistic, Logistic, float, dict]:
-    ranker_rows = Rows()
+def fit_ranker(asked: list[Asked]) -> tuple[Logistic, int]:
+    rows = Rows()
     for item in asked:
         if not item.answerable:
             continue
@@ -157,30 +154,60 @@ def train(asked: list[Asked]) -> tuple[Logistic, Logistic, float, dict]:
             for good in right:
                 for bad in wrong:
                     difference = {n: good.features[n] - bad.features[n] for n in FEATURES}
-                    ranker_rows.add(difference, FEATURES, True)
-                    ranker_rows.add({n: -v for n, v in difference.items()}, FEATURES, False)
-    ranker = fit(ranker_rows, FEATURES, intercept=False)
+                    rows.add(difference, FEATURES, True)
+                    rows.add({n: -v for n, v in difference.items()}, FEATURES, False)
+    return fit(rows, FEATURES, intercept=False), len(rows.labels) // 2
+
+
+def fit_refusal(asked: list[Asked], ranker: Logistic) -> tuple[Logistic, Rows, float]:
     # Near-miss twins are more examples of unanswerable questions, not more of them in use:
     # together they weigh as much as the real unanswerable cases, so the probability stays
     # calibrated to the suites' mix and 0.5 means "more likely right than wrong".
     real = sum(1 for a in asked if not a.answerable and not a.near_miss)
     twins = sum(1 for a in asked if a.near_miss)
     twin_weight = real / twins if twins else 1.0
-    refusal_rows = Rows()
-    outcomes: list[tuple[bool, bool] | None] = []  # (answerable, best is right); None: twin
+    rows = Rows()
     for item in asked:
         part = item.parts[0]
         rank(part, ranker)
         if part:
             right = item.answerable and holds_answer(part[0], item.case)
-            refusal_rows.add(refusal_inputs(part[0], part[1] if len(part) > 1 else None),
-                             REFUSAL_FEATURES, right, twin_weight if item.near_miss else 1.0)
-            outcomes.append(None if item.near_miss else (item.answerable, right))
-    refusal = fit(refusal_rows, REFUSAL_FEATURES)
-    threshold = best_threshold(refusal, refusal_rows, outcomes)
-    counts = {"ranker_pairs": len(ranker_rows.labels) // 2, "near_miss_weight": round(twin_weight, 6),
-              "refusal_rows": len(refusal_rows.labels),
-              "refusal_positive": sum(refusal_rows.labels)}
+            rows.add(refusal_inputs(part[0], part[1] if len(part) > 1 else None),
+                     REFUSAL_FEATURES, right, twin_weight if item.near_miss else 1.0)
+    return fit(rows, REFUSAL_FEATURES), rows, twin_weight
+
+
+def held_out_outcomes(asked: list[Asked]) -> tuple[list[float], list[tuple[bool, bool]]]:
+    """Each real question's confidence (in the order of `asked`, twins left out) from models
+    fitted without it (FOLDS folds by case, a twin in its case's fold), as the answerer
+    computes it, and (answerable, its best sentence is right). A model is surer of the questions it was fitted on: a threshold chosen on
+    those would sit where questions it has never seen are answered wrongly."""
+    fold_of = {a.case.id: int(hashlib.sha256(a.case.id.encode()).hexdigest(), 16) % FOLDS
+               for a in asked}
+    found: dict[int, tuple[float, tuple[bool, bool]]] = {}
+    for fold in range(FOLDS):
+        ranker, _ = fit_ranker([a for a in asked if fold_of[a.case.id] != fold])
+        refusal, _, _ = fit_refusal([a for a in asked if fold_of[a.case.id] != fold], ranker)
+        for index, item in enumerate(asked):
+            part = item.parts[0]
+            if fold_of[item.case.id] != fold or item.near_miss:
+                continue
+            rank(part, ranker)
+            confidence = 0.0 if not part or part[0].features["names_article"] == 0.0 else \
+                refusal.probability(refusal_inputs(part[0], part[1] if len(part) > 1 else None))
+            found[index] = (confidence, (item.answerable, bool(part) and item.answerable
+                                         and holds_answer(part[0], item.case)))
+    in_order = [found[index] for index in sorted(found)]
+    return [c for c, _ in in_order], [o for _, o in in_order]
+
+
+def train(asked: list[Asked]) -> tuple[Logistic, Logistic, float, dict]:
+    ranker, pairs = fit_ranker(asked)
+    refusal, rows, twin_weight = fit_refusal(asked, ranker)
+    threshold = best_threshold(*held_out_outcomes(asked))
+    counts = {"ranker_pairs": pairs, "near_miss_weight": round(twin_weight, 6),
+              "refusal_rows": len(rows.labels), "refusal_positive": sum(rows.labels),
+              "threshold_folds": FOLDS}
     return ranker, refusal, threshold, counts
 
 
