@@ -34,7 +34,7 @@ from evals import bbc
 from evals.metrics import contains_phrase
 from evals.suite import Case, Suite, load_suite
 from rag.config import Settings
-from rag.extractive.answerer import rank
+from rag.extractive.answerer import confidence, rank
 from rag.extractive.evidence import FEATURES
 from rag.extractive.model import (
     MODEL_PATH,
@@ -180,23 +180,23 @@ def fit_refusal(asked: list[Asked], ranker: Logistic) -> tuple[Logistic, Rows, f
 def held_out_outcomes(asked: list[Asked]) -> tuple[list[float], list[tuple[bool, bool]]]:
     """Each real question's confidence (in the order of `asked`, twins left out) from models
     fitted without it (FOLDS folds by case, a twin in its case's fold), as the answerer
-    computes it, and (answerable, its best sentence is right). A model is surer of the questions it was fitted on: a threshold chosen on
-    those would sit where questions it has never seen are answered wrongly."""
+    computes it, and (answerable, its best sentence is right). A model is surer of the
+    questions it was fitted on: a threshold chosen on those would sit where questions it
+    has never seen are answered wrongly."""
     fold_of = {a.case.id: int(hashlib.sha256(a.case.id.encode()).hexdigest(), 16) % FOLDS
                for a in asked}
     found: dict[int, tuple[float, tuple[bool, bool]]] = {}
     for fold in range(FOLDS):
-        ranker, _ = fit_ranker([a for a in asked if fold_of[a.case.id] != fold])
-        refusal, _, _ = fit_refusal([a for a in asked if fold_of[a.case.id] != fold], ranker)
+        others = [a for a in asked if fold_of[a.case.id] != fold]
+        ranker, _ = fit_ranker(others)
+        refusal, _, _ = fit_refusal(others, ranker)
         for index, item in enumerate(asked):
             part = item.parts[0]
             if fold_of[item.case.id] != fold or item.near_miss:
                 continue
             rank(part, ranker)
-            confidence = 0.0 if not part or part[0].features["names_article"] == 0.0 else \
-                refusal.probability(refusal_inputs(part[0], part[1] if len(part) > 1 else None))
-            found[index] = (confidence, (item.answerable, bool(part) and item.answerable
-                                         and holds_answer(part[0], item.case)))
+            found[index] = (confidence(part, refusal), (item.answerable, bool(part) and
+                            item.answerable and holds_answer(part[0], item.case)))
     in_order = [found[index] for index in sorted(found)]
     return [c for c, _ in in_order], [o for _, o in in_order]
 

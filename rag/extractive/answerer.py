@@ -138,13 +138,16 @@ class ExtractiveAnswerer:
     def pick(self, asked: Question, retrieval: Retrieval, query: str) -> Pick:
         candidates = self.evidence.candidates(asked, retrieval, query or asked.text)
         rank(candidates, self.model.ranker)
-        if not candidates:
-            return Pick(asked, [], 0.0)
-        runner_up = candidates[1] if len(candidates) > 1 else None
-        confidence = self.model.refusal.probability(refusal_inputs(candidates[0], runner_up))
-        if candidates[0].features["names_article"] == 0.0:
-            confidence = 0.0  # the article names none of what was asked about: not about it
-        return Pick(asked, candidates, confidence)
+        return Pick(asked, candidates, confidence(candidates, self.model.refusal))
+
+
+def confidence(candidates: list[Candidate], refusal: Logistic) -> float:
+    """The refusal model's P(the best-ranked candidate's answer is right); 0 without one, or
+    when its article names none of what was asked about (it is not about it)."""
+    if not candidates or candidates[0].features["names_article"] == 0.0:
+        return 0.0
+    runner_up = candidates[1] if len(candidates) > 1 else None
+    return refusal.probability(refusal_inputs(candidates[0], runner_up))
 
 
 def rank(candidates: list[Candidate], ranker: Logistic) -> None:
