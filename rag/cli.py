@@ -109,7 +109,7 @@ def chat(host: str | None, port: int | None) -> None:
 @main.command(name="eval")
 @click.option("--suite", default="seeds", show_default=True,
               help="Suites, comma-separated: bundled names (seeds, seeds-test, bbc-dev, "
-                   "bbc-test) or .jsonl files.")
+                   "bbc-val, bbc-train, bbc-test) or .jsonl files.")
 @click.option("--backend", type=click.Choice(["extractive", "openai", "local"]), default=None)
 @click.option("--compare", default=None,
               help="Backends to compare, e.g. extractive,local.")

@@ -9,6 +9,7 @@ Without the archive the gate is skipped, never passed, and the run's last lines 
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 
@@ -21,6 +22,7 @@ from evals.runner import run_cli
 from evals.suite import load_suite
 
 BBC_DEV, BBC_VAL, BBC_TEST = load_suite("bbc-dev"), load_suite("bbc-val"), load_suite("bbc-test")
+BBC_TRAIN = load_suite("bbc-train")
 SEEDS_TEST = load_suite("seeds-test")
 BBC_STATUS: dict[str, str] = {}  # read by conftest's terminal summary
 
@@ -78,9 +80,10 @@ def test_bbc_test_meets_its_thresholds(tmp_path, capsys):
 
 
 def test_bbc_suites_are_marked_and_big_enough():
-    assert (BBC_DEV.split, BBC_VAL.split, BBC_TEST.split) == ("dev", "dev", "test")
-    assert BBC_DEV.header.corpus == BBC_VAL.header.corpus == BBC_TEST.header.corpus == "bbc"
-    cases = BBC_DEV.cases + BBC_TEST.cases
+    assert (BBC_DEV.split, BBC_VAL.split, BBC_TRAIN.split, BBC_TEST.split) == (
+        "dev", "dev", "dev", "test")
+    assert {s.header.corpus for s in (BBC_DEV, BBC_VAL, BBC_TRAIN, BBC_TEST)} == {"bbc"}
+    cases = BBC_DEV.cases + BBC_TRAIN.cases + BBC_TEST.cases
     kinds = Counter(c.kind for c in cases)
     assert len(cases) >= 240
     assert kinds["single_fact"] >= 0.60 * len(cases)
@@ -97,7 +100,7 @@ def test_the_bbc_suites_share_no_article_and_no_question():
     def questions(suite):
         return {normalize(q) for c in suite.cases for q in c.questions}
 
-    for one, other in ((BBC_DEV, BBC_TEST), (BBC_VAL, BBC_TEST), (BBC_DEV, BBC_VAL)):
+    for one, other in itertools.combinations((BBC_DEV, BBC_VAL, BBC_TRAIN, BBC_TEST), 2):
         assert not articles(one) & articles(other)
         assert not questions(one) & questions(other)
         assert not {c.id for c in one.cases} & {c.id for c in other.cases}
@@ -113,7 +116,7 @@ def test_bbc_suites_check_out_against_the_archive(tmp_path):
 
     archive = Archive(bbc.prepare_corpus(settings))
     assert len(archive.sources) == bbc.ARTICLES
-    assert check_suites([BBC_DEV, BBC_VAL, BBC_TEST], archive) == []
+    assert check_suites([BBC_DEV, BBC_VAL, BBC_TRAIN, BBC_TEST], archive) == []
 
 
 def test_seeds_test_is_new_and_honest():

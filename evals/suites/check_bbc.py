@@ -2,7 +2,7 @@
 
     python evals/suites/check_bbc.py [--archive PATH] [--add-duplicates] [--partial] [SUITE.jsonl ...]
 
-Default suites: bbc-dev.jsonl, bbc-val.jsonl and bbc-test.jsonl beside this script. It checks that
+Default suites: bbc-dev.jsonl, bbc-val.jsonl, bbc-train.jsonl and bbc-test.jsonl beside this script. It checks that
 - every gold file exists, and lists its byte-identical duplicates too (`--add-duplicates`
   writes them in);
 - every gold file is on the suite's side of the split (`evals.bbc.split_of`), has no near
@@ -34,7 +34,7 @@ from evals.metrics import normalize, phrase_pattern
 from evals.suite import Case, Suite, load_suite
 from rag.config import Settings
 
-SUITES = [Path(__file__).with_name(f"bbc-{name}.jsonl") for name in ("dev", "val", "test")]
+SUITES = [Path(__file__).with_name(f"bbc-{name}.jsonl") for name in ("dev", "val", "train", "test")]
 MIX = {"single_fact": 0.60, "multi_article": 0.10, "unanswerable": 0.25}
 MIN_CASES = 240
 NEAR_COPY = 0.5  # Jaccard similarity of 5-word shingles
