@@ -20,6 +20,7 @@ CASE_METRICS = (
     "retrieval_recall",
     "correctness",
     "answerable_correctness",
+    "short_correctness",
     "citation_validity",
     "citation_precision",
     "citation_recall",
@@ -140,6 +141,17 @@ def case_correctness(
     if refused:
         return 0.0
     return answer_correctness(text, expected, forbidden)
+
+
+def short_correctness(
+    short: str | None, correctness: float | None, expected: Sequence[Sequence[str]]
+) -> float | None:
+    """Of a right answer that leads with a short answer: 1.0 when that span holds an expected
+    alternative ("£75m", not the "£75" of "£75m"; "Tim Osborne", not the question's "Menatep
+    Group"). A right sentence under a wrong bold span still misleads a reader."""
+    if short is None or not correctness or not expected:
+        return None
+    return 1.0 if any(contains_phrase(short, alt) for group in expected for alt in group) else 0.0
 
 
 # --- citations ---------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ COLUMNS = (
     ("mrr", "MRR"),
     ("correctness", "correct"),
     ("answerable_correctness", "ans.correct"),
+    ("short_correctness", "short ok"),
     ("citation_validity", "cit.valid"),
     ("citation_precision", "cit.prec"),
     ("citation_recall", "cit.rec"),

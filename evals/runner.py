@@ -239,6 +239,9 @@ def score_case(
         "retrieval_recall": metrics.retrieval_recall(ranked, expected_sources, k),
         "correctness": correctness,
         "answerable_correctness": correctness if answerable else None,
+        "short_correctness": metrics.short_correctness(
+            answer.short.text if answer.short else None, correctness if answerable else None,
+            case.expected),
         "citation_validity": metrics.citation_validity(answer.citations, texts),
         "citation_precision": (
             metrics.citation_precision(answer.citations, expected_sources) if answerable else None

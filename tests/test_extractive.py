@@ -281,3 +281,50 @@ def test_a_bracketed_number_of_the_article_is_not_a_marker_in_the_answer():
     assert "Troops died, officials said [3" in text
     linked = link_markers(text, {1, 3})
     assert linked.count('class="nq-cite"') == 1 and 'href="#nq-source-1"' in linked
+
+
+YUKOS = ("Yukos unit buyer faces loan claim\n"
+         "The owners of embattled Russian oil giant Yukos are to ask the buyer of its former "
+         "production unit to pay back a $900m loan. Menatep Group's managing director Tim "
+         "Osborne told the Reuters news agency that the group would go to international "
+         "arbitration if the loan was not repaid. Separately, Yukos said its cost-cutting "
+         "scheme had saved £75m in 2004.\n")
+
+
+def test_the_short_answer_is_quoted_as_a_reader_would():
+    """spaCy stops amounts inside words ("£75" of "£75m") and keeps the possessive in names
+    ("Menatep Group's"); the short answer quotes whole amounts and bare names."""
+    from rag.extractive.analysis import analyze, as_quoted
+
+    text = "Menatep Group's chief said the scheme saved £75m, and the Commonwealth Bank agreed."
+    quoted = [as_quoted(text, e).text for e in analyze([text])[0].entities]
+    assert {"£75m", "Menatep Group", "Commonwealth Bank"} <= set(quoted)
+    for e in analyze([text])[0].entities:
+        span = as_quoted(text, e)
+        assert text[span.start:span.end] == span.text
+
+
+@pytest.fixture
+def yukos(tmp_path, make_settings_for):
+    corpus = tmp_path / "articles"
+    corpus.mkdir()
+    (corpus / "yukos.txt").write_text(YUKOS, encoding="utf-8")
+    return Engine(make_settings_for(corpus)), corpus
+
+
+def test_the_short_answer_is_a_whole_amount(yukos):
+    engine, corpus = yukos
+    answer = engine.ask("How much did the Yukos cost-cutting scheme save in 2004?")
+    assert not answer.refused and answer.short is not None, answer.text
+    assert answer.short.text == "£75m"
+    assert_short_is_exact(answer, lambda source: (corpus / source).read_text(encoding="utf-8"))
+
+
+def test_the_short_answer_is_never_what_the_question_names(yukos):
+    """The question reads "Which Menatep Group ..." as asking for an organisation; the
+    sentence's only other one is the question's own "Menatep Group's": better no short
+    answer than that one."""
+    engine, _ = yukos
+    answer = engine.ask("Which Menatep Group managing director spoke to Reuters about the loan?")
+    assert not answer.refused and "Tim Osborne" in answer.text, answer.text
+    assert answer.short is None or "Menatep" not in answer.short.text, answer.short

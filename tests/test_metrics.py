@@ -236,3 +236,13 @@ def test_support_reads_a_digest_line_by_line():
               "- undated: Syria joined the coalition on 12 November. [2]")
     assert metrics.support(digest, cites) == 1.0
     assert metrics.support(digest.replace("12 November", "14 November"), cites) == 0.5
+
+
+def test_a_short_answer_is_right_only_when_it_holds_an_expected_answer():
+    expected = [["£75m", "75 million pounds"]]
+    assert metrics.short_correctness("£75m", 1.0, expected) == 1.0
+    assert metrics.short_correctness("£75", 1.0, expected) == 0.0  # cut inside the word
+    assert metrics.short_correctness("Menatep Group", 1.0, [["Tim Osborne"]]) == 0.0
+    assert metrics.short_correctness(None, 1.0, expected) is None  # no short answer given
+    assert metrics.short_correctness("£75m", 0.0, expected) is None  # a wrong answer
+    assert metrics.short_correctness("£75m", None, expected) is None  # an unanswerable case

@@ -104,6 +104,30 @@ def with_currency(text: str, entity: Entity) -> Entity:
     return entity
 
 
+AMOUNTS = frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT"})
+POSSESSIVE = ("'s", "’s")
+
+
+def as_quoted(text: str, entity: Entity) -> Entity:
+    """The entity as a reader would quote it in an answer. The model's spans stop inside
+    words and carry grammar: the rest of the word after an amount belongs to it ("£75m",
+    "475m", where the model stops at "£75", "475"); a possessive ending and a lower-case
+    article do not belong to a name ("Menatep Group" for "Menatep Group's", "Commonwealth
+    Bank of Australia" for "the Commonwealth Bank of Australia"). The features keep the
+    model's own spans: the answerer's models were trained on those."""
+    start, end = entity.start, entity.end
+    if entity.label in AMOUNTS:
+        while end < len(text) and text[end].isalnum():
+            end += 1
+    else:
+        for ending in POSSESSIVE:
+            if text[start:end].endswith(ending) and end - start > len(ending):
+                end -= len(ending)
+        if text.startswith("the ", start) and end - start > len("the "):
+            start += len("the ")
+    return Entity(text[start:end], entity.label, start, end)
+
+
 _shared = Analyzer()
 
 

@@ -15,7 +15,7 @@ from datetime import date
 import numpy as np
 
 from index.types import Chunk
-from rag.extractive.analysis import Analysis, Entity, analyze
+from rag.extractive.analysis import AMOUNTS, Analysis, Entity, analyze, as_quoted
 from rag.extractive.question import Question
 from rag.retrieve import Retrieval
 from rag.sentences import split_sentences
@@ -98,17 +98,26 @@ class Candidate:
         return max(entities, key=lambda e: (self.pull(e, question), -e.start))
 
     def short_entity(self, question: Question) -> Entity | None:
-        """The entity to lead the answer with: of the amounts of the asked type, one that
-        what the question asks about sits in or closely follows, as English puts a number
-        before what it counts ("two" of "two American troops" for "How many US troops
-        died?", not "one" of "one civilian died"); else answer_entity."""
+        """The entity to lead the answer with, as quoted (`as_quoted`): of the amounts of the
+        asked type, one that what the question asks about sits in or closely follows, as
+        English puts a number before what it counts ("two" of "two American troops" for "How
+        many US troops died?", not "one" of "one civilian died"); else the closest one."""
+        entities = self.quotable_entities(question)
         focus = {stem(lemma) for lemma in question.focus}
-        if focus and self.analysis is not None:
-            attached = [e for e in self.likeliest_entities(question) if e.label in AMOUNTS
-                        and focus & self.stems_from(e, FOCUS_WORDS)]
-            if attached:
-                return self._closest(attached, question)
-        return self.answer_entity(question)
+        attached = [e for e in entities if e.label in AMOUNTS and focus and
+                    focus & self.stems_from(e, FOCUS_WORDS)]
+        best = self._closest(attached or entities, question)
+        return as_quoted(self.text, best) if best else None
+
+    def quotable_entities(self, question: Question) -> list[Entity]:
+        """`likeliest_entities`, less those the question names once quoted ("Menatep Group's"
+        for "Which Menatep Group managing director ...?")."""
+        for labels in (question.primary, question.labels):
+            found = [e for e in self.answer_entities(question, labels)
+                     if not named_by(as_quoted(self.text, e).text, question)]
+            if found:
+                return found
+        return []
 
     def stems_from(self, entity: Entity, after: int) -> set[str]:
         """Stems of the content words in `entity` and in the `after` words that follow it."""
@@ -323,4 +332,3 @@ def new_numbers(analysis: Analysis, question: Question) -> list[str]:
 
 
 NUMERIC = frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT", "ORDINAL", "DATE", "TIME"})
-AMOUNTS = frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT"})
