@@ -105,6 +105,7 @@ def with_currency(text: str, entity: Entity) -> Entity:
 
 
 AMOUNTS = frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT"})
+TIMES = frozenset({"DATE", "TIME"})  # "the first half" keeps its article
 POSSESSIVE = ("'s", "’s")
 
 
@@ -119,7 +120,7 @@ def as_quoted(text: str, entity: Entity) -> Entity:
     if entity.label in AMOUNTS:
         while end < len(text) and text[end].isalnum():
             end += 1
-    else:
+    elif entity.label not in TIMES:
         for ending in POSSESSIVE:
             if text[start:end].endswith(ending) and end - start > len(ending):
                 end -= len(ending)
