@@ -87,10 +87,16 @@ class Candidate:
         for "How many militiamen ...?"), the most likely label first."""
         return self._closest(self.likeliest_entities(question), question)
 
-    def likeliest_entities(self, question: Question) -> list[Entity]:
-        """Answer entities of the asked type's most likely label, else of any asked label."""
-        return self.answer_entities(question, question.primary) or \
-            self.answer_entities(question)
+    def likeliest_entities(self, question: Question, quoted: bool = False) -> list[Entity]:
+        """Answer entities of the asked type's most likely label, else of any asked label.
+        With `quoted`, less those the question names once quoted (`as_quoted`: "Menatep
+        Group's" for "Which Menatep Group managing director ...?")."""
+        for labels in (question.primary, question.labels):
+            found = [e for e in self.answer_entities(question, labels)
+                     if not (quoted and named_by(as_quoted(self.text, e).text, question))]
+            if found:
+                return found
+        return []
 
     def _closest(self, entities: list[Entity], question: Question) -> Entity | None:
         if not entities:
@@ -102,22 +108,12 @@ class Candidate:
         asked type, one that what the question asks about sits in or closely follows, as
         English puts a number before what it counts ("two" of "two American troops" for "How
         many US troops died?", not "one" of "one civilian died"); else the closest one."""
-        entities = self.quotable_entities(question)
+        entities = self.likeliest_entities(question, quoted=True)
         focus = {stem(lemma) for lemma in question.focus}
         attached = [e for e in entities if e.label in AMOUNTS and focus and
                     focus & self.stems_from(e, FOCUS_WORDS)]
         best = self._closest(attached or entities, question)
         return as_quoted(self.text, best) if best else None
-
-    def quotable_entities(self, question: Question) -> list[Entity]:
-        """`likeliest_entities`, less those the question names once quoted ("Menatep Group's"
-        for "Which Menatep Group managing director ...?")."""
-        for labels in (question.primary, question.labels):
-            found = [e for e in self.answer_entities(question, labels)
-                     if not named_by(as_quoted(self.text, e).text, question)]
-            if found:
-                return found
-        return []
 
     def stems_from(self, entity: Entity, after: int) -> set[str]:
         """Stems of the content words in `entity` and in the `after` words that follow it."""
