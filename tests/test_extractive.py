@@ -33,7 +33,7 @@ NEWCOMER = [
     ("Where is Sheikh Maksoud?", "004_94450483d03d6010.txt", "Aleppo", None),
 ]
 DIGESTS = ["What's going on in Syria?", "Summarize the news", "Tell me about the joint operation",
-           "What happened in Palmyra?"]
+           "What happened in Palmyra?", "give me the gist of the news"]
 OFF_TOPIC = ["What is the capital of Australia?", "Who won the 2022 FIFA World Cup?"]
 
 
@@ -115,6 +115,13 @@ def test_broad_requests_get_a_cited_digest_newest_first(engine, bundled_index, q
     dated = [c.published for c in answer.citations if c.published]
     assert dated == sorted(dated, reverse=True)
     assert_offsets(answer, bundled_index.corpus_dir)
+
+
+def test_the_words_that_ask_for_a_digest_are_not_its_topic():
+    from rag.extractive.digest import topic_terms
+
+    assert topic_terms(read_question("Give me the gist of the news")) == set()
+    assert topic_terms(read_question("Give me the rundown on Aleppo")) == {"aleppo"}
 
 
 def test_a_date_in_a_broad_request_becomes_a_filter(engine):
@@ -328,3 +335,18 @@ def test_the_short_answer_is_never_what_the_question_names(yukos):
     answer = engine.ask("Which Menatep Group managing director spoke to Reuters about the loan?")
     assert not answer.refused and "Tim Osborne" in answer.text, answer.text
     assert answer.short is None or "Menatep" not in answer.short.text, answer.short
+
+
+def test_an_index_embedded_by_e5_leaves_the_answerer_its_own_sentence_vectors(tmp_path):
+    """The answerer's models were trained on MiniLM's similarities: with an e5 index it
+    searches with e5's query vector and compares sentences with MiniLM's."""
+    from index.embedder import E5Embedder, MiniLMEmbedder
+    from tests.conftest import make_settings
+
+    engine = Engine(make_settings(tmp_path, embedder="e5"))  # builds the index with e5
+    assert engine.embedder.name == E5Embedder.name
+    assert engine.extractive.vectors.embedder.name == MiniLMEmbedder.name
+    retrieval = engine.retrieve(ENVOY)
+    assert retrieval.space == E5Embedder.name
+    answer = engine.ask(ENVOY)
+    assert not answer.refused and answer.short.text == "Tom Barrack", answer.text

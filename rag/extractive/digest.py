@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from rag.citations import cite, quoted
 from rag.extractive.evidence import Candidate, Evidence
-from rag.extractive.question import Question
+from rag.extractive.question import Question, request_span
 from rag.retrieve import Retrieval
 from rag.terms import stem
 from rag.types import Answer
@@ -52,12 +52,14 @@ def digest(asked: Question, retrieval: Retrieval, evidence: Evidence) -> Answer:
 
 
 def topic_terms(asked: Question) -> set[str]:
-    """The nouns and names of a request, less the words that only ask for news and the
-    dates (a date is a filter on publication, not a word the article must contain)."""
-    dates = [(e.start, e.end) for e in asked.analysis.entities if e.label in ("DATE", "TIME")]
+    """The nouns and names of a request, less the words that ask for it ("the gist of"),
+    those that only ask for news, and the dates (a date is a filter on publication, not a
+    word the article must contain)."""
+    skipped = [(e.start, e.end) for e in asked.analysis.entities if e.label in ("DATE", "TIME")]
+    skipped += [span] if (span := request_span(asked.text)) else []
     return {stem(t.lemma) for t in asked.analysis.tokens
             if t.content and t.pos in ("NOUN", "PROPN") and t.lemma not in REQUEST_NOUNS
-            and not any(start <= t.start < end for start, end in dates)}  # dates filter
+            and not any(start <= t.start < end for start, end in skipped)}
 
 
 def key_score(candidate: Candidate) -> float:
