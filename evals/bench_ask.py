@@ -74,7 +74,7 @@ def stored_vectors(store) -> tuple[np.ndarray, list[str]]:
 
 
 def brute_force(embedder, matrix: np.ndarray, query: str, k: int) -> np.ndarray:
-    scores = matrix @ embedder.embed([query])[0]
+    scores = matrix @ embedder.embed_queries([query])[0]
     top = np.argpartition(-scores, min(k, len(scores) - 1))[:k]
     return top[np.argsort(-scores[top])]
 

@@ -107,7 +107,7 @@ def brute_force(engine, questions: list[str]) -> list[float]:
     times = []
     for question in questions:
         began = time.perf_counter()
-        query = engine.embedder.embed([question])[0]
+        query = engine.embedder.embed_queries([question])[0]
         scores = vectors @ query
         np.argpartition(-scores, 20)[:20]
         times.append((time.perf_counter() - began) * 1000)

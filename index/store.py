@@ -363,6 +363,14 @@ class Store:
         page = {key: found[key][0] for key in ("ids", "documents", "metadatas")}
         return list(zip(_chunks(page), (1.0 - d for d in found["distances"][0])))
 
+    def all_vectors(self) -> tuple[list[str], np.ndarray]:
+        """Every chunk's id and vector, in the collection's order."""
+        ids, vectors = [], []
+        for page in self._pages(["embeddings"]):
+            ids += page["ids"]
+            vectors.append(np.asarray(page["embeddings"], dtype=np.float32))
+        return ids, (np.vstack(vectors) if vectors else np.zeros((0, 0), dtype=np.float32))
+
     def nearest_among(self, vector: np.ndarray, k: int,
                       ids: Sequence[str]) -> list[tuple[str, float]]:
         """Like nearest_ids(), exactly, over the given chunks only: their vectors fetched

@@ -39,12 +39,14 @@ FiltersArg = Filters | dict | None  # a dict is read as Filters, e.g. {"since": 
 class Engine:
     """Everything a question needs, opened once: embedder, store, retriever, answerer."""
 
-    def __init__(self, settings: Settings, *, embedder=None, llm=None) -> None:
+    def __init__(self, settings: Settings, *, embedder=None, llm=None,
+                 exact: bool = False) -> None:
         self.settings = settings
         self.embedder = embedder or make_embedder(settings)
         self.retriever = HybridRetriever(self._open_or_build(), self.embedder,
                                          reopen=lambda: open_store(settings, self.embedder),
-                                         saved=SavedLexical(lexical_root(settings)))
+                                         saved=SavedLexical(lexical_root(settings)),
+                                         exact=exact)
         self.extractive = ExtractiveAnswerer(sentence_embedder(settings, self.embedder),
                                              self._idf)
         self.generator = None

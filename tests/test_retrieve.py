@@ -163,3 +163,19 @@ def test_dense_side_sees_chunks_stored_after_the_retriever_was_built(tmp_path):
     store.upsert([new], embedder.embed([new.text]))
     hits = retriever.retrieve("troops border", top_k=2).hits
     assert hits[0].chunk == new
+
+
+def test_exact_dense_search_compares_every_vector_and_keeps_to_the_filters(bundled_index):
+    """What the answerer's training reads: the true nearest chunks (Chroma's HNSW graph is
+    approximate and differs from build to build), with the same filters as Chroma's."""
+    import numpy as np
+
+    exact = Engine(bundled_index, exact=True).retriever
+    ids, matrix = exact.store.all_vectors()
+    assert len(ids) == exact.store.count() == len(matrix)
+    vector = exact.embedder.embed_queries(["Kurdish forces leave Aleppo"])[0]
+    order = np.argsort(-(matrix @ vector), kind="stable")[:8]
+    assert [c.id for c, _ in exact.dense(vector, 8, None)] == [ids[i] for i in order]
+    source = exact.lexical.by_id[ids[order[-1]]].source
+    kept = exact.dense(vector, 8, Filters(sources=[source]))
+    assert kept and {c.source for c, _ in kept} == {source}
