@@ -60,19 +60,6 @@ def timed(function: Callable, *args, **kwargs) -> tuple[float, object]:
     return (time.perf_counter() - started) * 1000.0, result
 
 
-def stored_vectors(store) -> tuple[np.ndarray, list[str]]:
-    """All vectors of the collection (paged), with their ids, for the brute-force baseline."""
-    vectors, ids, offset = [], [], 0
-    while True:
-        page = store.collection.get(include=["embeddings"], limit=1000, offset=offset)
-        if not len(page["ids"]):
-            break
-        vectors.append(np.asarray(page["embeddings"], dtype=np.float32))
-        ids += page["ids"]
-        offset += len(page["ids"])
-    return np.vstack(vectors), ids
-
-
 def brute_force(embedder, matrix: np.ndarray, query: str, k: int) -> np.ndarray:
     scores = matrix @ embedder.embed_queries([query])[0]
     top = np.argpartition(-scores, min(k, len(scores) - 1))[:k]
@@ -89,7 +76,7 @@ def measure_engine(engine, questions: list[str], rounds: int) -> dict:
             every.append(ms)
             if round_number == 0:
                 first.append(ms)
-    matrix, _ = stored_vectors(engine.store)
+    _, matrix = engine.store.all_vectors()
     k = engine.settings.top_k
     retrieval = [timed(engine.retrieve, q, k)[0] for q in questions * rounds]
     baseline = [timed(brute_force, engine.embedder, matrix, q, k)[0] for q in questions * rounds]

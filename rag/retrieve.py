@@ -69,7 +69,7 @@ class HybridRetriever:
         # questions got another top 25): what the answerer's training reads, so that a
         # retrain on another machine reproduces the committed model.
         self.exact = exact
-        self._vectors: tuple[list[str], np.ndarray] | None = None
+        self._vectors: tuple[list[Chunk], np.ndarray] | None = None  # for `exact`
         self.embedder = embedder
         self._reopen = reopen
         self._saved = saved or SavedLexical(None)
@@ -167,10 +167,9 @@ class HybridRetriever:
 
     def _exactly(self, vector: np.ndarray, k: int, filters: Filters | None):
         if self._vectors is None:
-            self._vectors = self.store.all_vectors()
-        ids, matrix = self._vectors
-        held = self.lexical.by_id
-        chunks = [held[i] for i in ids]
+            ids, matrix = self.store.all_vectors()
+            self._vectors = [self.lexical.by_id[i] for i in ids], matrix
+        chunks, matrix = self._vectors
         similarity = matrix @ np.asarray(vector, dtype=np.float32)
         allowed = np.array([passes(c, filters) for c in chunks], dtype=bool)
         similarity[~allowed] = -np.inf
