@@ -48,26 +48,30 @@ class Pick:
 
 
 class SentenceVectors:
-    """LRU cache of sentence embeddings: chunks recur across questions, sentences with them."""
+    """LRU cache of sentence embeddings: chunks recur across questions, sentences with them.
+    With `queries`, the texts are embedded as questions (a model with separate roles embeds
+    the same text apart), and cached apart."""
 
     def __init__(self, embedder, size: int = 20000) -> None:
         self.embedder, self.size = embedder, size
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache: OrderedDict[tuple[bool, str], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, texts: list[str]) -> np.ndarray:
+    def get(self, texts: list[str], queries: bool = False) -> np.ndarray:
+        keys = [(queries, t) for t in texts]
         with self._lock:
-            found = {t: self._cache[t] for t in texts if t in self._cache}
-        missing = list(dict.fromkeys(t for t in texts if t not in found))
+            found = {k: self._cache[k] for k in keys if k in self._cache}
+        missing = list(dict.fromkeys(k for k in keys if k not in found))
         if missing:  # embedded outside the lock: it is the slow part
-            found.update(zip(missing, self.embedder.embed(missing), strict=True))
+            embed = self.embedder.embed_queries if queries else self.embedder.embed
+            found.update(zip(missing, embed([t for _, t in missing]), strict=True))
         with self._lock:
-            for text in texts:
-                self._cache[text] = found[text]
-                self._cache.move_to_end(text)
+            for key in keys:
+                self._cache[key] = found[key]
+                self._cache.move_to_end(key)
             while len(self._cache) > self.size:
                 self._cache.popitem(last=False)
-        return np.stack([found[t] for t in texts])
+        return np.stack([found[k] for k in keys])
 
 
 class ExtractiveAnswerer:
@@ -123,7 +127,7 @@ class ExtractiveAnswerer:
         vectors: an index embedded by another model (e5, OpenAI) searched with its own."""
         if not retrieval.space or retrieval.space == self.vectors.embedder.name:
             return retrieval
-        vector = self.vectors.embedder.embed_queries([retrieval.query or question])[0]
+        vector = self.vectors.get([retrieval.query or question], queries=True)[0]
         return replace(retrieval, query_vector=vector, space=self.vectors.embedder.name)
 
     def picks(self, asked: Question, retrieval: Retrieval,
@@ -139,7 +143,7 @@ class ExtractiveAnswerer:
         first_names = " ".join(read_question(pieces[0], casing).names)
         queries = [f"{piece} {'' if i == 0 else first_names} {carried}".strip()
                    for i, piece in enumerate(pieces)]
-        vectors = self.vectors.embedder.embed_queries(queries)
+        vectors = self.vectors.get(queries, queries=True)
         return [self.pick(read_question(piece, casing), replace(retrieval, query_vector=vector),
                           query)
                 for piece, query, vector in zip(pieces, queries, vectors, strict=True)]
