@@ -243,27 +243,29 @@ def suite_record(suite: Suite, asked: list[Asked]) -> dict:
             "cases": used, "near_miss_twins": sum(a.near_miss for a in asked)}
 
 
-def build(settings: Settings) -> dict:
-    records, everything = [], []
-    for name in DEV_SUITES:
+def ask_suites(names: tuple[str, ...], settings: Settings,
+               twins: bool = True) -> tuple[list[Asked], list[dict]]:
+    """Every question of the named dev suites asked (the BBC archive indexed first where a
+    suite needs it), and a record of each suite for model.json."""
+    everything, records = [], []
+    for name in names:
         suite = load_suite(name)
         assert suite.split == "dev", f"{name} is not a dev suite: never train on a test suite"
-        on = bbc.eval_settings(settings) if suite.header.corpus == "bbc" else settings
+        on = settings
         if suite.header.corpus == "bbc":
             from index.ingest import ingest
 
+            on = bbc.eval_settings(settings)
             ingest(on, progress=False)
-        asked = ask_all(on, suite)
+        asked = ask_all(on, suite, twins)
         records.append(suite_record(suite, asked))
         everything += asked
-    unseen, unseen_records = [], []
-    for name in THRESHOLD_SUITES:
-        suite = load_suite(name)
-        assert suite.split == "dev", f"{name} is not a dev suite: never tune on a test suite"
-        asked = ask_all(bbc.eval_settings(settings) if suite.header.corpus == "bbc" else settings,
-                        suite, twins=False)
-        unseen_records.append(suite_record(suite, asked))
-        unseen += asked
+    return everything, records
+
+
+def build(settings: Settings) -> dict:
+    everything, records = ask_suites(DEV_SUITES, settings)
+    unseen, unseen_records = ask_suites(THRESHOLD_SUITES, settings, twins=False)
     ranker, refusal, threshold, counts = train(everything, unseen)
     return {"ranker": ranker.to_json(), "refusal": refusal.to_json(), "threshold": threshold,
             "trained_on": {"script": "evals/train_answerer.py", "C": C, **counts,
